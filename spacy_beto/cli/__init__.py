@@ -1,0 +1,13 @@
+"""The `python -m spacy_beto` command line."""
+
+import typer
+
+app = typer.Typer(
+    name="spacy-beto",
+    help="spacy-beto: BETO (Spanish BERT) for spaCy — model building and corpus tools.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+# Commands register themselves on `app` when imported.
+from . import build_mini, convert, model_card  # noqa: E402,F401

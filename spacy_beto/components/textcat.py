@@ -1,0 +1,157 @@
+"""The `beto_textcat` component: text classification in which unlabelled documents are missing.
+
+spaCy's exclusive `textcat` trains a document without gold categories towards all-zero scores
+and counts its predictions as false positives. Here such a document contributes no gradient and
+is left out of scoring, so one corpus may mix documents with and without categories.
+"""
+
+from typing import Callable, Iterable, List, Optional, Tuple
+
+import numpy
+from spacy.errors import Errors
+from spacy.language import Language
+from spacy.pipeline import TextCategorizer
+from spacy.tokens import Doc
+from spacy.training import Example, validate_examples
+from spacy.vocab import Vocab
+from thinc.api import Config, Model
+from thinc.types import Floats2d
+
+from ..errors import BetoConfigError
+from .listener import LISTENER_CONFIG_STR
+
+DEFAULT_TEXTCAT_CONFIG_STR = (
+    """
+[model]
+@architectures = "spacy.TextCatReduce.v1"
+# Must be false when the component's multi_label = true.
+exclusive_classes = true
+use_reduce_first = false
+use_reduce_last = false
+use_reduce_max = false
+use_reduce_mean = true
+nO = null
+"""
+    + LISTENER_CONFIG_STR
+)
+DEFAULT_TEXTCAT_MODEL = Config().from_str(DEFAULT_TEXTCAT_CONFIG_STR)["model"]
+
+
+class BetoTextCategorizer(TextCategorizer):
+    """Exclusive (default) or multi-label text classifier with missing-value semantics.
+
+    Exclusive: a document with any gold category is fully annotated (absent labels are 0); a
+    document with none is missing. Multi-label: each absent label is missing.
+    """
+
+    def __init__(
+        self,
+        vocab: Vocab,
+        model: Model[List[Doc], Floats2d],
+        name: str = "textcat",
+        *,
+        threshold: float,
+        multi_label: bool,
+        scorer: Optional[Callable],
+    ) -> None:
+        super().__init__(vocab, model, name, threshold=threshold, scorer=scorer)
+        self.cfg["multi_label"] = multi_label
+
+    @property
+    def multi_label(self) -> bool:
+        return bool(self.cfg.get("multi_label", False))
+
+    @property
+    def support_missing_values(self) -> bool:
+        return True
+
+    def _examples_to_truth(
+        self, examples: Iterable[Example]
+    ) -> Tuple[numpy.ndarray, numpy.ndarray]:
+        examples = list(examples)
+        labels = self.labels
+        truths = numpy.zeros((len(examples), len(labels)), dtype="f")
+        not_missing = numpy.zeros((len(examples), len(labels)), dtype="f")
+        for i, eg in enumerate(examples):
+            cats = eg.reference.cats
+            present = [j for j, label in enumerate(labels) if label in cats]
+            if not present:
+                continue
+            if self.multi_label:
+                for j in present:
+                    truths[i, j] = cats[labels[j]]
+                    not_missing[i, j] = 1.0
+            else:
+                for j, label in enumerate(labels):
+                    truths[i, j] = cats.get(label, 0.0)
+                not_missing[i, :] = 1.0
+        return self.model.ops.asarray(truths), not_missing  # type: ignore[return-value]
+
+    def get_loss(self, examples: Iterable[Example], scores) -> Tuple[float, Floats2d]:
+        """Squared error over the annotated entries only; missing entries get zero gradient."""
+        validate_examples(examples, "BetoTextCategorizer.get_loss")
+        self._validate_categories(examples)
+        truths, not_missing = self._examples_to_truth(examples)
+        mask = self.model.ops.asarray(not_missing)
+        d_scores = (scores - truths) * mask
+        n_annotated = max(float(not_missing.sum()), 1.0)
+        return float((d_scores**2).sum() / n_annotated), d_scores
+
+    def _validate_categories(self, examples: Iterable[Example]) -> None:
+        for eg in examples:
+            values = list(eg.reference.cats.values())
+            for value in values:
+                if value not in (0.0, 1.0):
+                    raise ValueError(Errors.E851.format(val=value))
+            if not self.multi_label and values.count(1.0) > 1:
+                raise ValueError(Errors.E895.format(value=eg.reference.cats))
+
+
+@Language.factory(
+    "beto_textcat",
+    assigns=["doc.cats"],
+    default_config={
+        "model": DEFAULT_TEXTCAT_MODEL,
+        "threshold": 0.5,
+        "multi_label": False,
+        "scorer": {"@scorers": "spacy-beto.textcat_scorer.v1"},
+    },
+    default_score_weights={
+        "cats_score": 1.0,
+        "cats_score_desc": None,
+        "cats_micro_p": None,
+        "cats_micro_r": None,
+        "cats_micro_f": None,
+        "cats_macro_p": None,
+        "cats_macro_r": None,
+        "cats_macro_f": None,
+        "cats_macro_auc": None,
+        "cats_f_per_type": None,
+    },
+)
+def make_beto_textcat(
+    nlp: Language,
+    name: str,
+    model: Model[List[Doc], Floats2d],
+    threshold: float,
+    multi_label: bool,
+    scorer: Optional[Callable],
+) -> BetoTextCategorizer:
+    """Create a text classifier listening to the preceding BETO transformer. Exclusive classes by
+    default; set multi_label = true (with model.exclusive_classes = false) for multi-label."""
+    model_multi = model.attrs.get("multi_label")
+    if model_multi is not None and bool(model_multi) != multi_label:
+        fix = "false" if multi_label else "true"
+        raise BetoConfigError(
+            f"Component '{name}' has multi_label = {str(multi_label).lower()} but its model has "
+            f"exclusive_classes = {str(not model_multi).lower()}. Set "
+            f"[components.{name}.model] exclusive_classes = {fix}."
+        )
+    return BetoTextCategorizer(
+        nlp.vocab,
+        model,
+        name,
+        threshold=threshold,
+        multi_label=multi_label,
+        scorer=scorer,
+    )

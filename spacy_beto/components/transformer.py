@@ -1,0 +1,127 @@
+"""The `beto_transformer` component: spacy-transformers' Transformer with BETO defaults and checks."""
+
+import logging
+from pathlib import Path
+from typing import Callable, Iterable, List, Optional, Union
+
+from spacy.language import Language
+from spacy.tokens import Doc
+from spacy.training import Example
+from spacy.util import SimpleFrozenList
+from spacy_transformers import Transformer
+from spacy_transformers.data_classes import FullTransformerBatch
+from thinc.api import Config, Model
+
+from ..errors import BetoConfigError
+from ..layers.tokenizer_checks import check_tokenizer, fix_pad_id
+
+logger = logging.getLogger(__name__)
+
+BETO_CASED = "dccuchile/bert-base-spanish-wwm-cased"
+
+DEFAULT_CONFIG_STR = f"""
+[model]
+@architectures = "spacy-beto.TransformerModel.v1"
+name = "{BETO_CASED}"
+# BETO was pretrained on 512 positions; longer windows are split, never truncated.
+max_length = 512
+mixed_precision = false
+
+[model.get_spans]
+# As in spaCy's es_dep_news_trf: 128-token windows overlapping by 32 tokens.
+@span_getters = "spacy-transformers.strided_spans.v1"
+window = 128
+stride = 96
+
+[model.tokenizer_config]
+use_fast = true
+# BETO cased must see capitals and accents: never lowercase, never strip accents.
+do_lower_case = false
+strip_accents = false
+
+[model.transformer_config]
+
+[model.grad_scaler_config]
+
+[set_extra_annotations]
+@annotation_setters = "spacy-transformers.null_annotation_setter.v1"
+"""
+DEFAULT_CONFIG = Config().from_str(DEFAULT_CONFIG_STR)
+
+
+class BetoTransformer(Transformer):
+    """A Transformer component that verifies BETO's tokenizer conventions on init and load."""
+
+    def initialize(
+        self,
+        get_examples: Callable[[], Iterable[Example]],
+        *,
+        nlp: Optional[Language] = None,
+    ) -> None:
+        """Load the transformer (hub name or directory), fix its pad id and check its tokenizer."""
+        name = self.model.attrs["name"]
+        try:
+            super().initialize(get_examples, nlp=nlp)
+        except OSError as err:
+            raise BetoConfigError(
+                f"Could not load the transformer '{name}' for component '{self.name}'. It is not "
+                f"a local directory with config.json, tokenizer and weights, and it could not be "
+                f"fetched from the Hugging Face hub (offline, or the name is wrong). Set "
+                f"[components.{self.name}.model] name to a local model directory, e.g. one built "
+                f"by `python -m spacy_beto build-mini`. Cause: {err}"
+            ) from err
+        fix_pad_id(self.model.tokenizer, self.model.transformer, name=name)
+        self.verify()
+
+    def verify(self) -> None:
+        """Raise BetoConfigError if the tokenizer or model limits are misconfigured."""
+        check_tokenizer(
+            self.model.tokenizer,
+            self.model.transformer.config,
+            name=self.model.attrs["name"],
+            component=self.name,
+        )
+
+    def from_disk(
+        self, path: Union[str, Path], *, exclude: Iterable[str] = SimpleFrozenList()
+    ) -> "BetoTransformer":
+        """Load the component from disk and verify its tokenizer."""
+        super().from_disk(path, exclude=exclude)
+        if self.model.transformer is not None:
+            self.verify()
+        return self
+
+    def from_bytes(
+        self, bytes_data: bytes, *, exclude: Iterable[str] = SimpleFrozenList()
+    ) -> "BetoTransformer":
+        """Load the component from bytes and verify its tokenizer."""
+        super().from_bytes(bytes_data, exclude=exclude)
+        if self.model.transformer is not None:
+            self.verify()
+        return self
+
+
+@Language.factory(
+    "beto_transformer",
+    assigns=["doc._.trf_data"],
+    default_config={
+        "model": DEFAULT_CONFIG["model"],
+        "set_extra_annotations": DEFAULT_CONFIG["set_extra_annotations"],
+        "max_batch_items": 4096,
+    },
+)
+def make_beto_transformer(
+    nlp: Language,
+    name: str,
+    model: Model[List[Doc], FullTransformerBatch],
+    set_extra_annotations: Callable[[List[Doc], FullTransformerBatch], None],
+    max_batch_items: int,
+) -> BetoTransformer:
+    """Create the BETO transformer embedding layer that `beto_ner` and `beto_textcat` listen to."""
+    return BetoTransformer(
+        nlp.vocab,
+        model,
+        set_extra_annotations,
+        max_batch_items=max_batch_items,
+        name=name,
+    )

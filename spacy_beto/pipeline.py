@@ -1,0 +1,72 @@
+"""Plug es_beto_trf's transformer and task heads into another spaCy pipeline."""
+
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Union
+
+import spacy
+from spacy.language import Language
+from spacy_transformers import Transformer
+
+from .errors import BetoConfigError
+
+
+def _transformer_names(nlp: Language) -> List[str]:
+    return [name for name, proc in nlp.pipeline if isinstance(proc, Transformer)]
+
+
+def add_to(
+    nlp: Language,
+    source: Union[str, Path, Language] = "es_beto_trf",
+    *,
+    components: Sequence[str] = ("ner", "textcat"),
+    share_transformer: bool = True,
+    transformer_name: str = "beto_transformer",
+    names: Optional[Dict[str, str]] = None,
+    before: Optional[str] = None,
+) -> List[str]:
+    """Add `components` of the `source` pipeline (a package name, path or Language) to `nlp`.
+
+    With `share_transformer` (default) the source's transformer is added once, as
+    `transformer_name`, and the heads keep listening to it: one forward pass serves all of them.
+    Otherwise each head gets its own copy of the transformer (spaCy's `replace_listeners`), which
+    is what you need when `nlp` already has a transformer of its own. `names` renames heads;
+    `before` inserts everything before that component. Returns the names added, in order.
+    """
+    src = source if isinstance(source, Language) else spacy.load(source)
+    names = dict(names or {})
+    unknown = [c for c in components if c not in src.pipe_names]
+    if unknown:
+        raise BetoConfigError(
+            f"{unknown} not in the source pipeline; it has: {', '.join(src.pipe_names)}"
+        )
+    src_trfs = _transformer_names(src)
+    if len(src_trfs) != 1:
+        raise BetoConfigError(f"Expected one transformer in the source pipeline, found {src_trfs}")
+    src_trf = src_trfs[0]
+    targets = [names.get(c, c) for c in components]
+    if share_transformer:
+        targets.insert(0, transformer_name)
+    clash = [t for t in targets if t in nlp.pipe_names]
+    if clash:
+        raise BetoConfigError(
+            f"{clash} already in the pipeline; pass names={{...}} / transformer_name=... to rename"
+        )
+    added: List[str] = []
+    if share_transformer:
+        existing = _transformer_names(nlp)
+        if existing:
+            raise BetoConfigError(
+                f"The pipeline already has a transformer ({existing}); the heads' listeners "
+                f"would attach to it too. Use share_transformer=False to give each head its own."
+            )
+        nlp.add_pipe(src_trf, name=transformer_name, source=src, before=before)
+        added.append(transformer_name)
+    else:
+        for comp in components:
+            if comp in src.get_pipe(src_trf).listening_components:
+                src.replace_listeners(src_trf, comp, ["model.tok2vec"])
+    for comp in components:
+        name = names.get(comp, comp)
+        nlp.add_pipe(comp, name=name, source=src, before=before)
+        added.append(name)
+    return added
