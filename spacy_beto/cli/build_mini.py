@@ -29,20 +29,20 @@ def build_mini_cli(
     """Build a randomly initialised BERT with BETO's tokenizer layout, loadable by AutoModel."""
     from ..mini import build_mini
 
+    msg.info(f"Building a {layers}-layer BERT (hidden {hidden}) in {output}")
     with clear_errors():
-        with msg.loading("Building mini BERT..."):
-            out = build_mini(
-                output,
-                texts=texts,
-                vocab_path=vocab,
-                vocab_size=vocab_size,
-                min_frequency=min_frequency,
-                layers=layers,
-                hidden=hidden,
-                heads=heads,
-                intermediate=intermediate,
-                max_position=max_position,
-                seed=seed,
-            )
+        out = build_mini(
+            output,
+            texts=texts,
+            vocab_path=vocab,
+            vocab_size=vocab_size,
+            min_frequency=min_frequency,
+            layers=layers,
+            hidden=hidden,
+            heads=heads,
+            intermediate=intermediate,
+            max_position=max_position,
+            seed=seed,
+        )
     n_vocab = sum(1 for _ in (out / "vocab.txt").open(encoding="utf8"))
     msg.good(f"Wrote {out} ({layers} layers, hidden {hidden}, vocab {n_vocab})")

@@ -4,6 +4,7 @@ import logging
 from pathlib import Path
 from typing import Callable, Iterable, List, Optional, Union
 
+from huggingface_hub.errors import HFValidationError
 from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.training import Example
@@ -62,7 +63,7 @@ class BetoTransformer(Transformer):
         name = self.model.attrs["name"]
         try:
             super().initialize(get_examples, nlp=nlp)
-        except OSError as err:
+        except (OSError, HFValidationError) as err:
             raise BetoConfigError(
                 f"Could not load the transformer '{name}' for component '{self.name}'. It is not "
                 f"a local directory with config.json, tokenizer and weights, and it could not be "

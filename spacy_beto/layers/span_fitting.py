@@ -21,7 +21,7 @@ def fit_spans(spans: List[Span], tokenizer: Any, limit: int) -> List[Span]:
     if not suspects:
         return spans
     counts = tokenizer(
-        [spans[i].text for i in suspects], add_special_tokens=False, return_length=True
+        [spans[i].text for i in suspects], add_special_tokens=False, return_length=True, verbose=False
     )["length"]
     oversize = {i for i, n in zip(suspects, counts) if n > limit}
     if not oversize:
@@ -32,7 +32,7 @@ def fit_spans(spans: List[Span], tokenizer: Any, limit: int) -> List[Span]:
             fitted.append(span)
             continue
         sizes = tokenizer(
-            [t.text for t in span], add_special_tokens=False, return_length=True
+            [t.text for t in span], add_special_tokens=False, return_length=True, verbose=False
         )["length"]
         start, total = span.start, 0
         for j, n in enumerate(sizes):

@@ -119,4 +119,6 @@ def create_beto_tok2vec_transformer(
         grad_scaler_config,
         max_length,
     )
-    return chain(trf, split_trf_batch(), trfs2arrays(pooling, grad_factor))
+    # Same structure as a listener replaced in place by Language.replace_listeners:
+    # chain(chain(transformer, split), pooling), so saved weights load back.
+    return chain(chain(trf, split_trf_batch()), trfs2arrays(pooling, grad_factor))

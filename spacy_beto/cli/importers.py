@@ -1,0 +1,71 @@
+"""`import conll2002|tsv`: public corpora and users' tables to .spacy, with per-label counts."""
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from wasabi import msg
+
+from . import app
+from ._util import clear_errors
+
+import_app = typer.Typer(help="Import corpora (CoNLL-2002 NER, CSV/TSV labels) to .spacy")
+app.add_typer(import_app, name="import")
+
+
+def _report(report, output: Path) -> None:
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(report.label_counts.items()))
+    msg.good(f"{report.path} -> {output}: {report.n_docs} docs ({counts})")
+    if report.skipped:
+        msg.warn(f"Skipped {len(report.skipped)} invalid record(s):")
+        for line in report.skipped[:50]:
+            print(f"  {line}")
+        if len(report.skipped) > 50:
+            print(f"  ... and {len(report.skipped) - 50} more")
+
+
+@import_app.command("conll2002")
+def conll2002_cli(
+    input_path: Path = typer.Argument(..., help="CoNLL-2002 file: 'word POS IOB-tag' per line"),
+    output_path: Path = typer.Argument(..., help=".spacy file to write"),
+    n_sents: int = typer.Option(10, help="Sentences per document"),
+    labels: str = typer.Option("PER,ORG,LOC,MISC", help="Comma-separated entity labels"),
+    skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Skip bad sentences, counted"),
+) -> None:
+    """Import CoNLL-2002 NER, keeping sentence boundaries."""
+    from ..corpus.importers import read_conll2002, write_docbin
+
+    with clear_errors():
+        docs, report = read_conll2002(
+            input_path,
+            n_sents=n_sents,
+            labels=[x.strip() for x in labels.split(",")],
+            skip_invalid=skip_invalid,
+        )
+        write_docbin(docs, output_path)
+    _report(report, output_path)
+
+
+@import_app.command("tsv")
+def table_cli(
+    input_path: Path = typer.Argument(..., help="CSV or TSV file with a header row"),
+    output_path: Path = typer.Argument(..., help=".spacy file to write"),
+    text_col: str = typer.Option("text", help="Column with the text"),
+    label_col: str = typer.Option("label", help="Column with the (exclusive) label"),
+    labels: Optional[str] = typer.Option(None, help="Comma-separated label set (default: data)"),
+    skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Skip bad rows, counted"),
+) -> None:
+    """Import a CSV/TSV of texts with one label each (e.g. EmoEvent: --text-col tweet
+    --label-col emotion)."""
+    from ..corpus.importers import read_table, write_docbin
+
+    with clear_errors():
+        docs, report = read_table(
+            input_path,
+            text_col=text_col,
+            label_col=label_col,
+            labels=[x.strip() for x in labels.split(",")] if labels else None,
+            skip_invalid=skip_invalid,
+        )
+        write_docbin(docs, output_path)
+    _report(report, output_path)

@@ -1,0 +1,181 @@
+"""Importers for public corpora and users' own tables: CoNLL-2002 NER and CSV/TSV text labels."""
+
+import csv
+from pathlib import Path
+from typing import Iterator, List, Optional, Sequence, Tuple, Union
+
+from spacy.tokens import Doc, DocBin
+from spacy.vocab import Vocab
+
+from ..errors import CorpusError
+from .convert import CONLL_LABELS, ConversionReport
+
+Sentence = List[Tuple[str, str]]
+
+
+def _check_iob(tags: Sequence[str], labels: Sequence[str], wheres: Sequence[str]) -> None:
+    prev = "O"
+    for tag, where in zip(tags, wheres):
+        if tag != "O":
+            prefix, _, label = tag.partition("-")
+            if prefix not in ("B", "I") or label not in labels:
+                raise CorpusError(
+                    f"{where}: unknown tag {tag!r}; expected O, B-X or I-X with X in "
+                    f"{', '.join(labels)}"
+                )
+            if prefix == "I" and prev[2:] != label:
+                raise CorpusError(
+                    f"{where}: unknown IOB transition {prev} -> {tag}; an entity must start "
+                    f"with B-{label}"
+                )
+        prev = tag
+
+
+def iter_conll_sentences(
+    path: Path, labels: Sequence[str], report: ConversionReport, skip_invalid: bool
+) -> Iterator[Sentence]:
+    """Yield validated sentences of (word, tag); blank lines separate sentences."""
+    n_cols: Optional[int] = None
+    sent: Sentence = []
+    wheres: List[str] = []
+    error: Optional[str] = None
+
+    def flush() -> Iterator[Sentence]:
+        nonlocal sent, wheres, error
+        if sent and error is None:
+            try:
+                _check_iob([t for _, t in sent], labels, wheres)
+            except CorpusError as err:
+                error = str(err)
+        if error is not None:
+            if not skip_invalid:
+                raise CorpusError(error)
+            report.skipped.append(error)
+        elif sent:
+            yield sent
+        sent, wheres, error = [], [], None
+
+    with path.open(encoding="utf8") as fileh:
+        for line_no, line in enumerate(fileh, 1):
+            where = f"{path}:{line_no}"
+            fields = line.split()
+            if not fields:
+                yield from flush()
+                continue
+            if fields[0] == "-DOCSTART-":
+                continue
+            if n_cols is None:
+                n_cols = len(fields)
+                if n_cols < 2:
+                    raise CorpusError(f"{where}: expected 'word POS tag' columns, got {line!r}")
+            if len(fields) != n_cols:
+                error = error or f"{where}: expected {n_cols} columns, got {len(fields)}"
+                continue
+            sent.append((fields[0], fields[-1]))
+            wheres.append(where)
+    yield from flush()
+
+
+def read_conll2002(
+    path: Union[str, Path],
+    *,
+    n_sents: int = 10,
+    labels: Sequence[str] = CONLL_LABELS,
+    skip_invalid: bool = False,
+) -> Tuple[List[Doc], ConversionReport]:
+    """CoNLL-2002 (`word POS IOB-tag`) to Docs of `n_sents` sentences, sentence starts kept."""
+    path = Path(path)
+    if not path.is_file():
+        raise CorpusError(f"{path}: no such file")
+    report = ConversionReport(path)
+    vocab = Vocab()
+    docs: List[Doc] = []
+    group: List[Sentence] = []
+
+    def make_doc() -> Doc:
+        words = [w for s in group for w, _ in s]
+        tags = [t for s in group for _, t in s]
+        starts = [i == 0 for s in group for i in range(len(s))]
+        return Doc(vocab, words=words, ents=tags, sent_starts=starts)
+
+    for sent in iter_conll_sentences(path, labels, report, skip_invalid):
+        group.append(sent)
+        report.label_counts.update(t[2:] for _, t in sent if t.startswith("B-"))
+        if len(group) == n_sents:
+            docs.append(make_doc())
+            group = []
+    if group:
+        docs.append(make_doc())
+    report.n_docs = len(docs)
+    if not docs:
+        raise CorpusError(f"{path}: no valid sentences")
+    return docs, report
+
+
+def read_table(
+    path: Union[str, Path],
+    *,
+    text_col: str,
+    label_col: str,
+    labels: Optional[Sequence[str]] = None,
+    skip_invalid: bool = False,
+) -> Tuple[List[Doc], ConversionReport]:
+    """A CSV/TSV (by suffix) with a header to Docs with exclusive categories from `label_col`."""
+    path = Path(path)
+    if not path.is_file():
+        raise CorpusError(f"{path}: no such file")
+    delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
+    report = ConversionReport(path)
+    rows: List[Tuple[str, str]] = []
+    with path.open(encoding="utf8", newline="") as fileh:
+        quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
+        reader = csv.reader(fileh, delimiter=delimiter, quoting=quoting)
+        header = next(reader, None)
+        if not header:
+            raise CorpusError(f"{path}:1: empty file, expected a header row")
+        for col in (text_col, label_col):
+            if col not in header:
+                raise CorpusError(f"{path}:1: no column {col!r}; columns are {header}")
+        i_text, i_label = header.index(text_col), header.index(label_col)
+        for row in reader:
+            where = f"{path}:{reader.line_num}"
+            try:
+                if len(row) != len(header):
+                    raise CorpusError(
+                        f"{where}: expected {len(header)} columns, got {len(row)}"
+                    )
+                text, label = row[i_text], row[i_label].strip()
+                if not text.strip():
+                    raise CorpusError(f"{where}: empty text")
+                if not label:
+                    raise CorpusError(f"{where}: empty label")
+                if labels is not None and label not in labels:
+                    raise CorpusError(
+                        f"{where}: unknown label {label!r}; known labels: {', '.join(labels)}"
+                    )
+            except CorpusError as err:
+                if not skip_invalid:
+                    raise
+                report.skipped.append(str(err))
+                continue
+            rows.append((text, label))
+    label_set = list(labels) if labels is not None else sorted({lab for _, lab in rows})
+    from spacy.lang.es import Spanish
+
+    nlp = Spanish()
+    docs = []
+    for doc, (_, label) in zip(nlp.pipe(t for t, _ in rows), rows):
+        doc.cats = {lab: float(lab == label) for lab in label_set}
+        docs.append(doc)
+        report.label_counts[label] += 1
+    report.n_docs = len(docs)
+    if not docs:
+        raise CorpusError(f"{path}: no valid rows")
+    return docs, report
+
+
+def write_docbin(docs: Sequence[Doc], output: Union[str, Path]) -> None:
+    """Write docs to a .spacy file, creating the parent directory."""
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    DocBin(docs=docs, store_user_data=False).to_disk(output)

@@ -1,0 +1,92 @@
+"""Fixtures: a tiny BETO-layout BERT built offline from the project corpus, and tiny corpora."""
+
+import json
+from pathlib import Path
+from typing import List
+
+import pytest
+import spacy
+from spacy.language import Language
+from spacy.training import Example
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "corpus"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--skip-slow", action="store_true", help="skip the end-to-end workflow tests")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--skip-slow"):
+        skip = pytest.mark.skip(reason="--skip-slow given")
+        for item in items:
+            if "slow" in item.keywords:
+                item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A 1-layer, 32-wide BERT with a WordPiece vocab trained on the project corpus."""
+    from spacy_beto.mini import build_mini
+
+    out = tmp_path_factory.mktemp("tiny-bert")
+    return build_mini(
+        out,
+        texts=[CORPUS / "ner" / "train.jsonl", CORPUS / "emotion" / "train.jsonl"],
+        vocab_size=2000,
+        layers=1,
+        hidden=32,
+        heads=2,
+        seed=0,
+    )
+
+
+def read_jsonl(path: Path, limit: int) -> List[dict]:
+    with path.open(encoding="utf8") as fileh:
+        return [json.loads(line) for line, _ in zip(fileh, range(limit))]
+
+
+@pytest.fixture(scope="session")
+def ner_records() -> List[dict]:
+    return read_jsonl(CORPUS / "ner" / "train.jsonl", 40)
+
+
+@pytest.fixture(scope="session")
+def emotion_records() -> List[dict]:
+    return read_jsonl(CORPUS / "emotion" / "train.jsonl", 40)
+
+
+def make_examples(nlp: Language, ner_records, emotion_records) -> List[Example]:
+    """NER examples (no cats) followed by emotion examples (no entities)."""
+    from spacy_beto.corpus.convert import ner_doc, textcat_doc, EMOTION_LABELS, CONLL_LABELS
+
+    examples = []
+    for i, rec in enumerate(ner_records):
+        ref = ner_doc(nlp, rec, f"ner:{i}", CONLL_LABELS)
+        examples.append(Example(nlp.make_doc(rec["text"]), ref))
+    for i, rec in enumerate(emotion_records):
+        ref = textcat_doc(nlp, rec, f"emo:{i}", EMOTION_LABELS)
+        examples.append(Example(nlp.make_doc(rec["text"]), ref))
+    return examples
+
+
+def build_pipeline(model_dir: Path) -> Language:
+    """transformer + ner + textcat, named as in the packaged es_beto_trf."""
+    nlp = spacy.blank("es")
+    nlp.add_pipe("beto_transformer", name="transformer", config={"model": {"name": str(model_dir)}})
+    nlp.add_pipe("beto_ner", name="ner")
+    nlp.add_pipe("beto_textcat", name="textcat")
+    return nlp
+
+
+@pytest.fixture(scope="session")
+def trained_nlp(tiny_model_dir, ner_records, emotion_records) -> Language:
+    """The three-component pipeline after a few updates on both corpora."""
+    nlp = build_pipeline(tiny_model_dir)
+    examples = make_examples(nlp, ner_records, emotion_records)
+    optimizer = nlp.initialize(lambda: examples)
+    for _ in range(3):
+        for batch in spacy.util.minibatch(examples, 16):
+            nlp.update(batch, sgd=optimizer)
+    return nlp

@@ -1,0 +1,156 @@
+"""Corpus converter and importers: valid data converts, bad records name file:line and reason."""
+
+import json
+
+import pytest
+import spacy
+from spacy.tokens import DocBin
+
+from spacy_beto import CorpusError
+from spacy_beto.corpus.convert import convert_jsonl
+from spacy_beto.corpus.importers import read_conll2002, read_table
+
+from .conftest import CORPUS
+
+
+@pytest.fixture
+def nlp():
+    return spacy.blank("es")
+
+
+def write_jsonl(path, records):
+    path.write_text(
+        "\n".join(r if isinstance(r, str) else json.dumps(r, ensure_ascii=False) for r in records)
+        + "\n",
+        encoding="utf8",
+    )
+    return path
+
+
+@pytest.mark.parametrize("task,name", [("ner", "ner"), ("textcat", "emotion")])
+def test_project_corpus_converts(nlp, tmp_path, task, name):
+    for split in ("train", "dev"):
+        out = tmp_path / f"{split}.spacy"
+        report = convert_jsonl(nlp, CORPUS / name / f"{split}.jsonl", out, task=task)
+        n_lines = sum(1 for line in (CORPUS / name / f"{split}.jsonl").open() if line.strip())
+        assert report.n_docs == n_lines and not report.skipped
+        docs = list(DocBin().from_disk(out).get_docs(nlp.vocab))
+        assert len(docs) == n_lines
+        if task == "ner":
+            assert all(doc.has_annotation("ENT_IOB") and not doc.cats for doc in docs)
+        else:
+            assert all(not doc.has_annotation("ENT_IOB") and sum(doc.cats.values()) == 1 for doc in docs)
+
+
+def test_project_corpus_sizes():
+    def count(path):
+        return sum(1 for line in path.open() if line.strip())
+
+    assert count(CORPUS / "ner/train.jsonl") + count(CORPUS / "ner/dev.jsonl") >= 400
+    assert count(CORPUS / "emotion/train.jsonl") + count(CORPUS / "emotion/dev.jsonl") >= 400
+
+
+GOOD = {"text": "Ana vive en Lima.", "entities": [[0, 3, "PER"], [12, 16, "LOC"]]}
+
+
+@pytest.mark.parametrize(
+    "bad,message",
+    [
+        ('{"text": "roto"', "invalid JSON"),
+        ({"text": "", "entities": []}, "non-empty string"),
+        ({"text": "Ana vive en Lima.", "entities": [[0, 30, "PER"]]}, "outside the text"),
+        ({"text": "Ana vive en Lima.", "entities": [[0, 2, "PER"]]}, "token boundaries"),
+        ({"text": "Ana vive en Lima.", "entities": [[0, 3, "PERSON"]]}, "unknown entity label"),
+        ({"text": "Ana vive en Lima.", "entities": [[0, 3, "PER"], [0, 8, "PER"]]}, "overlaps"),
+        ({"text": "Ana vive en Lima.", "entities": [[0, "3", "PER"]]}, "not \\[start, end, label\\]"),
+    ],
+)
+def test_ner_errors_name_file_and_line(nlp, tmp_path, bad, message):
+    path = write_jsonl(tmp_path / "ner.jsonl", [GOOD, GOOD, bad])
+    with pytest.raises(CorpusError, match=message) as err:
+        convert_jsonl(nlp, path, tmp_path / "out.spacy", task="ner")
+    assert f"{path}:3:" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "bad,message",
+    [
+        ({"text": "Qué día"}, "missing field 'label'"),
+        ({"text": "Qué día", "label": "happy"}, "unknown label"),
+        ({"text": "   ", "label": "joy"}, "non-empty string"),
+    ],
+)
+def test_textcat_errors_name_file_and_line(nlp, tmp_path, bad, message):
+    path = write_jsonl(tmp_path / "emo.jsonl", [{"text": "Bien", "label": "joy"}, bad])
+    with pytest.raises(CorpusError, match=message) as err:
+        convert_jsonl(nlp, path, tmp_path / "out.spacy", task="textcat")
+    assert f"{path}:2:" in str(err.value)
+
+
+def test_skip_invalid_counts_and_reports(nlp, tmp_path):
+    path = write_jsonl(tmp_path / "ner.jsonl", [GOOD, {"text": "x", "entities": [[0, 9, "PER"]]}, GOOD])
+    report = convert_jsonl(nlp, path, tmp_path / "out.spacy", task="ner", skip_invalid=True)
+    assert report.n_docs == 2
+    assert len(report.skipped) == 1 and f"{path}:2:" in report.skipped[0]
+
+
+CONLL = """El DA O
+Real NC B-ORG
+Madrid NC I-ORG
+ganó VMI O
+en SP O
+Sevilla NC B-LOC
+. Fp O
+
+Ana NC B-PER
+llegó VMI O
+. Fp O
+"""
+
+
+def test_conll2002_import_keeps_sentences_and_entities(tmp_path):
+    path = tmp_path / "esp.train"
+    path.write_text(CONLL, encoding="utf8")
+    docs, report = read_conll2002(path, n_sents=10)
+    assert len(docs) == 1
+    doc = docs[0]
+    assert [(e.text, e.label_) for e in doc.ents] == [
+        ("Real Madrid", "ORG"),
+        ("Sevilla", "LOC"),
+        ("Ana", "PER"),
+    ]
+    assert [s.text for s in doc.sents] == ["El Real Madrid ganó en Sevilla .", "Ana llegó ."]
+    assert report.label_counts == {"ORG": 1, "LOC": 1, "PER": 1}
+
+
+@pytest.mark.parametrize(
+    "bad_line,message",
+    [
+        ("Ana NC", "expected 3 columns, got 2"),
+        ("Ana NC I-PER", "unknown IOB transition O -> I-PER"),
+        ("Ana NC B-PERSON", "unknown tag 'B-PERSON'"),
+    ],
+)
+def test_conll2002_errors(tmp_path, bad_line, message):
+    path = tmp_path / "esp.train"
+    path.write_text(CONLL + "\n" + bad_line + "\n", encoding="utf8")
+    with pytest.raises(CorpusError, match=message) as err:
+        read_conll2002(path)
+    assert f"{path}:13" in str(err.value)
+    docs, report = read_conll2002(path, skip_invalid=True)
+    assert len(report.skipped) == 1 and len(list(docs[0].sents)) == 2
+
+
+def test_table_import_and_errors(tmp_path):
+    path = tmp_path / "emo.tsv"
+    path.write_text(
+        "id\ttweet\temotion\n1\t¡Qué alegría!\tjoy\n2\tQué pena\tsadness\n3\t\tjoy\n4\tsolo dos\n",
+        encoding="utf8",
+    )
+    with pytest.raises(CorpusError, match=f"{path}:4: empty text"):
+        read_table(path, text_col="tweet", label_col="emotion")
+    docs, report = read_table(path, text_col="tweet", label_col="emotion", skip_invalid=True)
+    assert [d.cats for d in docs] == [{"joy": 1.0, "sadness": 0.0}, {"joy": 0.0, "sadness": 1.0}]
+    assert len(report.skipped) == 2 and "expected 3 columns, got 2" in report.skipped[1]
+    with pytest.raises(CorpusError, match="no column 'text'"):
+        read_table(path, text_col="text", label_col="emotion")

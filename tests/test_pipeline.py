@@ -1,0 +1,110 @@
+"""Training, serialization and plugging es_beto_trf's components into other pipelines."""
+
+import numpy
+import pytest
+import spacy
+
+from spacy_beto import BetoConfigError, add_to
+
+from .conftest import build_pipeline, make_examples
+
+TEXTS = [
+    "El presidente Gustavo Petro viajó a Madrid para reunirse con la ONU.",
+    "¡Qué alegría ver ganar al Atlético Nacional en Medellín! 🎉",
+    "",
+    "Lionel Messi y Antonela Roccuzzo llegaron a Rosario.",
+]
+
+
+def outputs(nlp, texts=TEXTS):
+    return [
+        ([(e.start_char, e.end_char, e.label_) for e in doc.ents], doc.cats)
+        for doc in nlp.pipe(texts)
+    ]
+
+
+def assert_same_outputs(a, b):
+    for (ents_a, cats_a), (ents_b, cats_b) in zip(a, b):
+        assert ents_a == ents_b
+        assert cats_a.keys() == cats_b.keys()
+        for key in cats_a:
+            assert cats_a[key] == pytest.approx(cats_b[key], abs=1e-6)
+
+
+def test_training_lowers_the_loss(tiny_model_dir, ner_records, emotion_records):
+    nlp = build_pipeline(tiny_model_dir)
+    examples = make_examples(nlp, ner_records, emotion_records)
+    optimizer = nlp.initialize(lambda: examples)
+    history = []
+    for _ in range(6):
+        losses = {}
+        for batch in spacy.util.minibatch(examples, 16):
+            nlp.update(batch, sgd=optimizer, losses=losses)
+        history.append(losses)
+    for name in ("ner", "textcat"):
+        assert history[-1][name] < history[0][name], (name, history)
+
+
+def test_outputs_have_entities_and_categories(trained_nlp):
+    docs = list(trained_nlp.pipe(TEXTS))
+    assert len(docs) == len(TEXTS)
+    for doc in docs:
+        assert set(doc.cats) == {"anger", "disgust", "fear", "joy", "sadness", "surprise", "others"}
+        assert sum(doc.cats.values()) == pytest.approx(1.0, abs=1e-4)
+        assert all(0 <= e.start_char < e.end_char <= len(doc.text) for e in doc.ents)
+
+
+def test_disk_round_trip_gives_identical_outputs(trained_nlp, tmp_path):
+    trained_nlp.to_disk(tmp_path / "pipeline")
+    loaded = spacy.load(tmp_path / "pipeline")
+    assert loaded.pipe_names == trained_nlp.pipe_names
+    assert_same_outputs(outputs(trained_nlp), outputs(loaded))
+
+
+def test_bytes_round_trip_gives_identical_outputs(trained_nlp, tiny_model_dir):
+    fresh = build_pipeline(tiny_model_dir)
+    fresh.from_bytes(trained_nlp.to_bytes())
+    assert_same_outputs(outputs(trained_nlp), outputs(fresh))
+
+
+def test_add_to_custom_pipeline_with_shared_transformer(trained_nlp, tmp_path):
+    trained_nlp.to_disk(tmp_path / "src")
+    nlp = spacy.blank("es")
+    nlp.add_pipe("sentencizer")
+    ruler = nlp.add_pipe("entity_ruler")
+    ruler.add_patterns([{"label": "ORG", "pattern": "spacy-beto"}])
+    added = add_to(nlp, tmp_path / "src", components=["ner", "textcat"])
+    assert added == ["beto_transformer", "ner", "textcat"]
+    assert nlp.pipe_names == ["sentencizer", "entity_ruler", *added]
+    trf = nlp.get_pipe("beto_transformer")
+    assert set(trf.listening_components) == {"ner", "textcat"}
+    text = "Hoy spacy-beto llegó a Madrid."
+    doc = nlp(text)
+    assert ("spacy-beto", "ORG") in [(e.text, e.label_) for e in doc.ents]
+    assert len(list(doc.sents)) == 1
+    ref = trained_nlp(text)
+    for key, value in ref.cats.items():
+        assert doc.cats[key] == pytest.approx(value, abs=1e-6)
+
+
+def test_add_to_with_own_copies_of_the_transformer(trained_nlp, tmp_path):
+    trained_nlp.to_disk(tmp_path / "src")
+    nlp = spacy.blank("es")
+    add_to(nlp, tmp_path / "src", components=["textcat"], share_transformer=False)
+    assert nlp.pipe_names == ["textcat"]
+    text = "¡Qué alegría ver ganar al Atlético Nacional en Medellín!"
+    got, ref = nlp(text).cats, trained_nlp(text).cats
+    assert numpy.allclose([got[k] for k in ref], list(ref.values()), atol=1e-6)
+    nlp.to_disk(tmp_path / "copy")
+    reloaded = spacy.load(tmp_path / "copy")
+    assert reloaded(text).cats == pytest.approx(got, abs=1e-6)
+
+
+def test_add_to_errors(trained_nlp, tmp_path):
+    trained_nlp.to_disk(tmp_path / "src")
+    nlp = spacy.blank("es")
+    with pytest.raises(BetoConfigError, match="not in the source pipeline"):
+        add_to(nlp, tmp_path / "src", components=["parser"])
+    add_to(nlp, tmp_path / "src", components=["ner"])
+    with pytest.raises(BetoConfigError, match="already has a transformer"):
+        add_to(nlp, tmp_path / "src", components=["textcat"], transformer_name="trf2")
