@@ -5,6 +5,7 @@ from .components.ner import make_beto_ner
 from .components.textcat import BetoTextCategorizer, make_beto_textcat
 from .components.transformer import BetoTransformer, make_beto_transformer
 from .errors import BetoConfigError, CorpusError
+from .layers.features import create_feature_augmented_tok2vec
 from .layers.transformer_model import create_beto_transformer_model
 from .pipeline import add_to
 from .scoring import make_textcat_scorer
@@ -17,6 +18,7 @@ __all__ = [
     "BetoTransformer",
     "CorpusError",
     "create_beto_transformer_model",
+    "create_feature_augmented_tok2vec",
     "make_beto_ner",
     "make_beto_textcat",
     "make_beto_transformer",

@@ -90,7 +90,11 @@ def build_mini(
             f"--hidden ({hidden}) must be divisible by --heads ({heads}); e.g. use --heads "
             f"{max(h for h in range(1, heads + 1) if hidden % h == 0)}."
         )
-    for opt, value in (("--layers", layers), ("--hidden", hidden), ("--max-position", max_position)):
+    for opt, value in (
+        ("--layers", layers),
+        ("--hidden", hidden),
+        ("--max-position", max_position),
+    ):
         if value < 1:
             raise BetoConfigError(f"{opt} must be a positive integer, got {value}.")
     if vocab_path is not None:
@@ -122,5 +126,7 @@ def build_mini(
     )
     torch.manual_seed(seed)
     BertModel(config).save_pretrained(str(output))
-    logger.info("Wrote a %d-layer BERT (hidden %d, vocab %d) to %s", layers, hidden, len(vocab), output)
+    logger.info(
+        "Wrote a %d-layer BERT (hidden %d, vocab %d) to %s", layers, hidden, len(vocab), output
+    )
     return output

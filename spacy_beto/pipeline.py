@@ -1,7 +1,7 @@
 """Plug es_beto_trf's transformer and task heads into another spaCy pipeline."""
 
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import spacy
 from spacy.language import Language
@@ -12,6 +12,19 @@ from .errors import BetoConfigError
 
 def _transformer_names(nlp: Language) -> List[str]:
     return [name for name, proc in nlp.pipeline if isinstance(proc, Transformer)]
+
+
+def listener_paths(config: Dict[str, Any], prefix: str = "") -> List[str]:
+    """Dot paths of the TransformerListener sub-configs in a component's config."""
+    paths: List[str] = []
+    for key, value in config.items():
+        if isinstance(value, dict):
+            path = f"{prefix}{key}"
+            if "TransformerListener" in str(value.get("@architectures", "")):
+                paths.append(path)
+            else:
+                paths.extend(listener_paths(value, path + "."))
+    return paths
 
 
 def add_to(
@@ -64,7 +77,7 @@ def add_to(
     else:
         for comp in components:
             if comp in src.get_pipe(src_trf).listening_components:
-                src.replace_listeners(src_trf, comp, ["model.tok2vec"])
+                src.replace_listeners(src_trf, comp, listener_paths(src.get_pipe_config(comp)))
     for comp in components:
         name = names.get(comp, comp)
         nlp.add_pipe(comp, name=name, source=src, before=before)

@@ -59,7 +59,7 @@ def emotion_records() -> List[dict]:
 
 def make_examples(nlp: Language, ner_records, emotion_records) -> List[Example]:
     """NER examples (no cats) followed by emotion examples (no entities)."""
-    from spacy_beto.corpus.convert import ner_doc, textcat_doc, EMOTION_LABELS, CONLL_LABELS
+    from spacy_beto.corpus.convert import CONLL_LABELS, EMOTION_LABELS, ner_doc, textcat_doc
 
     examples = []
     for i, rec in enumerate(ner_records):

@@ -39,7 +39,9 @@ def test_project_corpus_converts(nlp, tmp_path, task, name):
         if task == "ner":
             assert all(doc.has_annotation("ENT_IOB") and not doc.cats for doc in docs)
         else:
-            assert all(not doc.has_annotation("ENT_IOB") and sum(doc.cats.values()) == 1 for doc in docs)
+            assert all(
+                not doc.has_annotation("ENT_IOB") and sum(doc.cats.values()) == 1 for doc in docs
+            )
 
 
 def test_project_corpus_sizes():
@@ -62,7 +64,10 @@ GOOD = {"text": "Ana vive en Lima.", "entities": [[0, 3, "PER"], [12, 16, "LOC"]
         ({"text": "Ana vive en Lima.", "entities": [[0, 2, "PER"]]}, "token boundaries"),
         ({"text": "Ana vive en Lima.", "entities": [[0, 3, "PERSON"]]}, "unknown entity label"),
         ({"text": "Ana vive en Lima.", "entities": [[0, 3, "PER"], [0, 8, "PER"]]}, "overlaps"),
-        ({"text": "Ana vive en Lima.", "entities": [[0, "3", "PER"]]}, "not \\[start, end, label\\]"),
+        (
+            {"text": "Ana vive en Lima.", "entities": [[0, "3", "PER"]]},
+            "not \\[start, end, label\\]",
+        ),
     ],
 )
 def test_ner_errors_name_file_and_line(nlp, tmp_path, bad, message):
@@ -88,7 +93,9 @@ def test_textcat_errors_name_file_and_line(nlp, tmp_path, bad, message):
 
 
 def test_skip_invalid_counts_and_reports(nlp, tmp_path):
-    path = write_jsonl(tmp_path / "ner.jsonl", [GOOD, {"text": "x", "entities": [[0, 9, "PER"]]}, GOOD])
+    path = write_jsonl(
+        tmp_path / "ner.jsonl", [GOOD, {"text": "x", "entities": [[0, 9, "PER"]]}, GOOD]
+    )
     report = convert_jsonl(nlp, path, tmp_path / "out.spacy", task="ner", skip_invalid=True)
     assert report.n_docs == 2
     assert len(report.skipped) == 1 and f"{path}:2:" in report.skipped[0]

@@ -44,8 +44,15 @@ def test_bad_inputs_give_clear_errors(tmp_path):
 
 def test_cli_reports_error_without_traceback(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "spacy_beto", "build-mini", str(tmp_path / "nope.txt"),
-         "--output", str(tmp_path / "m")],
+        [
+            sys.executable,
+            "-m",
+            "spacy_beto",
+            "build-mini",
+            str(tmp_path / "nope.txt"),
+            "--output",
+            str(tmp_path / "m"),
+        ],
         capture_output=True,
         text=True,
     )

@@ -13,15 +13,18 @@ LABELS = ["joy", "sadness", "others"]
 
 def make_nlp(factory, **cfg):
     nlp = spacy.blank("es")
-    textcat = nlp.add_pipe(factory, config={
-        "model": {
-            "@architectures": "spacy.TextCatBOW.v3",
-            "exclusive_classes": not cfg.get("multi_label", False),
-            "ngram_size": 1,
-            "no_output_layer": False,
+    textcat = nlp.add_pipe(
+        factory,
+        config={
+            "model": {
+                "@architectures": "spacy.TextCatBOW.v3",
+                "exclusive_classes": not cfg.get("multi_label", False),
+                "ngram_size": 1,
+                "no_output_layer": False,
+            },
+            **cfg,
         },
-        **cfg,
-    })
+    )
     return nlp, textcat
 
 
@@ -67,7 +70,7 @@ def test_training_only_on_labelled_docs_matches_mixed_batch():
     for use_unlabelled in (False, True):
         nlp, _ = make_nlp("beto_textcat")
         egs = examples(nlp)
-        optimizer = nlp.initialize(lambda: egs)
+        optimizer = nlp.initialize(lambda egs=egs: egs)
         batch = egs if use_unlabelled else egs[:1]
         for _ in range(3):
             nlp.update(batch, sgd=optimizer, drop=0.0)

@@ -7,9 +7,9 @@ from typing import Any, Dict, List
 import typer
 from wasabi import msg
 
+from ..errors import BetoConfigError
 from . import app
 from ._util import clear_errors
-from ..errors import BetoConfigError
 
 
 def _table(rows: List[List[str]], header: List[str]) -> str:

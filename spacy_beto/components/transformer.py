@@ -1,4 +1,4 @@
-"""The `beto_transformer` component: spacy-transformers' Transformer with BETO defaults and checks."""
+"""`beto_transformer`: spacy-transformers' Transformer with BETO defaults and checks."""
 
 import logging
 from pathlib import Path

@@ -41,7 +41,9 @@ def iter_records(path: Path) -> Iterator[Tuple[str, Any]]:
             try:
                 yield where, json.loads(line)
             except json.JSONDecodeError as err:
-                raise CorpusError(f"{where}: invalid JSON ({err.msg} at column {err.colno})") from err
+                raise CorpusError(
+                    f"{where}: invalid JSON ({err.msg} at column {err.colno})"
+                ) from err
 
 
 def _text(record: Any, where: str) -> str:
@@ -74,9 +76,7 @@ def ner_doc(nlp: Language, record: Any, where: str, labels: Sequence[str]) -> Do
                 f"{where}: unknown entity label {label!r}; known labels: {', '.join(labels)}"
             )
         if not 0 <= start < end <= len(text):
-            raise CorpusError(
-                f"{where}: entity {ent!r} is outside the text (length {len(text)})"
-            )
+            raise CorpusError(f"{where}: entity {ent!r} is outside the text (length {len(text)})")
         span = doc.char_span(start, end, label=label)
         if span is None:
             near = doc.char_span(start, end, label=label, alignment_mode="expand")
@@ -105,9 +105,7 @@ def textcat_doc(nlp: Language, record: Any, where: str, labels: Sequence[str]) -
         raise CorpusError(f"{where}: missing field 'label' (a string) or 'labels' (a list)")
     unknown = [x for x in gold if x not in labels]
     if unknown:
-        raise CorpusError(
-            f"{where}: unknown label(s) {unknown}; known labels: {', '.join(labels)}"
-        )
+        raise CorpusError(f"{where}: unknown label(s) {unknown}; known labels: {', '.join(labels)}")
     doc = nlp.make_doc(text)
     doc.cats = {label: float(label in gold) for label in labels}
     return doc

@@ -141,9 +141,7 @@ def read_table(
             where = f"{path}:{reader.line_num}"
             try:
                 if len(row) != len(header):
-                    raise CorpusError(
-                        f"{where}: expected {len(header)} columns, got {len(row)}"
-                    )
+                    raise CorpusError(f"{where}: expected {len(header)} columns, got {len(row)}")
                 text, label = row[i_text], row[i_label].strip()
                 if not text.strip():
                     raise CorpusError(f"{where}: empty text")

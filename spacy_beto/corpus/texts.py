@@ -34,7 +34,9 @@ def iter_texts(paths: Iterable[Union[str, Path]]) -> Iterator[str]:
                         try:
                             record = json.loads(line)
                         except json.JSONDecodeError as err:
-                            raise CorpusError(f"{path}:{line_no}: invalid JSON ({err.msg})") from err
+                            raise CorpusError(
+                                f"{path}:{line_no}: invalid JSON ({err.msg})"
+                            ) from err
                         text = record.get("text") if isinstance(record, dict) else None
                         if not isinstance(text, str):
                             raise CorpusError(f"{path}:{line_no}: no string field 'text'")

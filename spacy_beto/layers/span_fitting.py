@@ -21,7 +21,10 @@ def fit_spans(spans: List[Span], tokenizer: Any, limit: int) -> List[Span]:
     if not suspects:
         return spans
     counts = tokenizer(
-        [spans[i].text for i in suspects], add_special_tokens=False, return_length=True, verbose=False
+        [spans[i].text for i in suspects],
+        add_special_tokens=False,
+        return_length=True,
+        verbose=False,
     )["length"]
     oversize = {i for i, n in zip(suspects, counts) if n > limit}
     if not oversize:

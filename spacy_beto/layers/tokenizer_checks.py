@@ -62,7 +62,7 @@ def check_tokenizer(
     if pad_id is None:
         raise BetoConfigError(
             f"The tokenizer of '{name}' has no padding token. Add '[PAD]' to its vocabulary or "
-            f"set pad_token = \"[PAD]\" in {section}."
+            f'set pad_token = "[PAD]" in {section}.'
         )
     vocab_pad = tokenizer.get_vocab().get("[PAD]")
     if vocab_pad is not None and vocab_pad != pad_id:

@@ -65,7 +65,7 @@ class BetoTransformerModel(TransformerModel):
 
 
 def replace_listener_cfg(tok2vec_model_cfg: Dict[str, Any], listener_model_cfg: Dict[str, Any]):
-    """Config of the standalone tok2vec that replaces a listener (see Language.replace_listeners)."""
+    """Config of the tok2vec that replaces a listener (see Language.replace_listeners)."""
     result = dict(tok2vec_model_cfg)
     result["@architectures"] = "spacy-beto.Tok2VecTransformer.v1"
     for key in ("pooling", "grad_factor"):

@@ -1,0 +1,69 @@
+"""Every training config validates (`spacy debug config`) and trains a few steps on a local
+BERT with BETO's layout: configs/beto.cfg cannot download real BETO here, so it gets the tiny
+model in place of `dccuchile/bert-base-spanish-wwm-cased`."""
+
+import subprocess
+import sys
+
+import pytest
+import spacy
+from spacy.tokens import DocBin
+
+from spacy_beto.corpus.convert import CONLL_LABELS, EMOTION_LABELS, ner_doc, textcat_doc
+
+from .conftest import ROOT
+
+CONFIGS = sorted((ROOT / "configs").glob("*.cfg"))
+
+
+@pytest.fixture(scope="module")
+def corpus_dirs(tmp_path_factory, ner_records, emotion_records):
+    nlp = spacy.blank("es")
+    root = tmp_path_factory.mktemp("corpus")
+    for split, sl in (("train", slice(0, 30)), ("dev", slice(30, 40))):
+        (root / split).mkdir()
+        ner = [ner_doc(nlp, r, "ner", CONLL_LABELS) for r in ner_records[sl]]
+        emo = [textcat_doc(nlp, r, "emo", EMOTION_LABELS) for r in emotion_records[sl]]
+        DocBin(docs=ner).to_disk(root / split / "ner.spacy")
+        DocBin(docs=emo).to_disk(root / split / "emotion.spacy")
+    return root
+
+
+def overrides(corpus_dirs, tiny_model_dir):
+    return [
+        "--paths.train", str(corpus_dirs / "train"),
+        "--paths.dev", str(corpus_dirs / "dev"),
+        "--paths.transformer", str(tiny_model_dir),
+    ]  # fmt: skip
+
+
+def test_configs_exist():
+    assert {p.name for p in CONFIGS} >= {"mini.cfg", "beto.cfg"}
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.name)
+def test_debug_config(config, corpus_dirs, tiny_model_dir):
+    cmd = [sys.executable, "-m", "spacy", "debug", "config", str(config)]
+    result = subprocess.run(
+        cmd + overrides(corpus_dirs, tiny_model_dir), capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Config is valid" in result.stdout
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.name)
+def test_config_trains_a_few_steps(config, corpus_dirs, tiny_model_dir, tmp_path):
+    cmd = [sys.executable, "-m", "spacy", "train", str(config), "--output", str(tmp_path)]
+    cmd += overrides(corpus_dirs, tiny_model_dir)
+    cmd += ["--training.max_steps", "4", "--training.eval_frequency", "2"]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    nlp = spacy.load(tmp_path / "model-last")
+    assert nlp.pipe_names == ["transformer", "ner", "textcat"]
+    assert [nlp.get_pipe_meta(n).factory for n in nlp.pipe_names] == [
+        "beto_transformer",
+        "beto_ner",
+        "beto_textcat",
+    ]
+    assert set(nlp.get_pipe("ner").labels) == set(CONLL_LABELS)
+    assert set(nlp.get_pipe("textcat").labels) == set(EMOTION_LABELS)
