@@ -20,7 +20,11 @@ def _table(rows: List[List[str]], header: List[str]) -> str:
 
 def build_card(metrics: Dict[str, Any], card: Dict[str, Any], transformer: str) -> Dict[str, Any]:
     """Merge evaluation metrics (from `spacy evaluate --output`) into the card's meta overrides."""
-    performance = {k: v for k, v in metrics.items() if isinstance(v, (int, float, dict))}
+    performance = {
+        k: v
+        for k, v in metrics.items()
+        if isinstance(v, (int, float, dict)) and k.startswith(("ents_", "cats_"))
+    }
     notes = [f"### Transformer\n\nBuilt on `{transformer}`."]
     ents = metrics.get("ents_per_type") or {}
     if ents:
