@@ -4,6 +4,7 @@ from .about import __version__
 from .components.ner import make_beto_ner
 from .components.textcat import BetoTextCategorizer, make_beto_textcat
 from .components.transformer import BetoTransformer, make_beto_transformer
+from .corpus.readers import create_interleaved_corpus
 from .errors import BetoConfigError, CorpusError
 from .layers.features import create_feature_augmented_tok2vec
 from .layers.transformer_model import create_beto_transformer_model
@@ -18,6 +19,7 @@ __all__ = [
     "BetoTransformer",
     "CorpusError",
     "create_beto_transformer_model",
+    "create_interleaved_corpus",
     "create_feature_augmented_tok2vec",
     "make_beto_ner",
     "make_beto_textcat",

@@ -31,7 +31,8 @@ def corpus_dirs(tmp_path_factory, ner_records, emotion_records):
 
 def overrides(corpus_dirs, tiny_model_dir):
     return [
-        "--paths.train", str(corpus_dirs / "train"),
+        "--paths.train_ner", str(corpus_dirs / "train" / "ner.spacy"),
+        "--paths.train_textcat", str(corpus_dirs / "train" / "emotion.spacy"),
         "--paths.dev", str(corpus_dirs / "dev"),
         "--paths.transformer", str(tiny_model_dir),
     ]  # fmt: skip

@@ -5,7 +5,7 @@ import subprocess
 import sys
 from importlib.metadata import distribution
 
-GROUPS = ("spacy_factories", "spacy_architectures", "spacy_scorers")
+GROUPS = ("spacy_factories", "spacy_architectures", "spacy_scorers", "spacy_readers")
 
 
 def entry_points():

@@ -115,3 +115,43 @@ def test_multilabel_mismatch_is_a_clear_error():
     nlp = spacy.blank("es")
     with pytest.raises(BetoConfigError, match="exclusive_classes = false"):
         nlp.add_pipe("beto_textcat", config={"multi_label": True})
+
+
+def test_class_weighting_upweights_rare_classes():
+    from spacy_beto.components.textcat import inverse_frequency_weights
+
+    counts = {"others": 80, "joy": 15, "fear": 5}
+    balanced = inverse_frequency_weights(counts, mode="balanced")
+    assert balanced["fear"] / balanced["others"] == pytest.approx(16.0)
+    total = sum(balanced[k] * n for k, n in counts.items()) / sum(counts.values())
+    assert total == pytest.approx(1.0)
+    sqrt = inverse_frequency_weights(counts, mode="sqrt")
+    assert sqrt["fear"] / sqrt["others"] == pytest.approx(4.0)
+    assert inverse_frequency_weights(counts, mode="none") == {}
+
+
+def test_class_weighting_scales_gradients_and_serializes(tmp_path):
+    nlp, textcat = make_nlp("beto_textcat", class_weighting="balanced")
+    docs = []
+    for text, label in [("uno", "joy"), ("dos", "joy"), ("tres", "joy"), ("cuatro", "sadness")]:
+        doc = nlp.make_doc(text)
+        doc.cats = {lab: float(lab == label) for lab in ("joy", "sadness")}
+        docs.append(Example(nlp.make_doc(text), doc))
+    nlp.initialize(lambda: docs)
+    weights = textcat.cfg["class_weights"]
+    assert weights["sadness"] == pytest.approx(3 * weights["joy"])
+    scores = textcat.model.predict([eg.predicted for eg in docs])
+    _, d_weighted = textcat.get_loss(docs, scores)
+    textcat.cfg["class_weights"] = {}
+    _, d_plain = textcat.get_loss(docs, scores)
+    ratio = numpy.asarray(d_weighted) / numpy.asarray(d_plain)
+    assert ratio[3, 0] == pytest.approx(weights["sadness"])
+    assert ratio[0, 0] == pytest.approx(weights["joy"])
+    textcat.cfg["class_weights"] = weights
+    nlp.to_disk(tmp_path / "p")
+    assert spacy.load(tmp_path / "p").get_pipe("beto_textcat").cfg["class_weights"] == pytest.approx(weights)
+
+
+def test_bad_class_weighting_is_a_clear_error():
+    with pytest.raises(BetoConfigError, match="class_weighting = 'inverse'"):
+        make_nlp("beto_textcat", class_weighting="inverse")

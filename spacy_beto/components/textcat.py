@@ -5,7 +5,8 @@ and counts its predictions as false positives. Here such a document contributes 
 is left out of scoring, so one corpus may mix documents with and without categories.
 """
 
-from typing import Callable, Iterable, List, Optional, Tuple
+from collections import Counter
+from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 import numpy
 from spacy.errors import Errors
@@ -37,11 +38,29 @@ nO = null
 DEFAULT_TEXTCAT_MODEL = Config().from_str(DEFAULT_TEXTCAT_CONFIG_STR)["model"]
 
 
+CLASS_WEIGHTINGS = ("none", "balanced", "sqrt")
+
+
+def inverse_frequency_weights(counts: Dict[str, int], *, mode: str) -> Dict[str, float]:
+    """Per-class weights ~ 1/freq ("balanced") or 1/sqrt(freq) ("sqrt"), averaging 1 per doc."""
+    if mode == "none" or not counts:
+        return {}
+    power = 1.0 if mode == "balanced" else 0.5
+    raw = {label: 1.0 / (n**power) for label, n in counts.items() if n > 0}
+    total = sum(counts.values())
+    mean = sum(raw[label] * n for label, n in counts.items() if n > 0) / total
+    return {label: w / mean for label, w in raw.items()}
+
+
 class BetoTextCategorizer(TextCategorizer):
     """Exclusive (default) or multi-label text classifier with missing-value semantics.
 
     Exclusive: a document with any gold category is fully annotated (absent labels are 0); a
     document with none is missing. Multi-label: each absent label is missing.
+
+    `class_weighting` ("none", "balanced" or "sqrt") reweights each annotated document's
+    gradient by the inverse frequency of its gold class(es), computed at initialization from
+    the training data; weights are normalised to average 1 over the training documents.
     """
 
     def __init__(
@@ -52,10 +71,18 @@ class BetoTextCategorizer(TextCategorizer):
         *,
         threshold: float,
         multi_label: bool,
+        class_weighting: str = "none",
         scorer: Optional[Callable],
     ) -> None:
+        if class_weighting not in CLASS_WEIGHTINGS:
+            raise BetoConfigError(
+                f"Component '{name}': class_weighting = {class_weighting!r} is not one of "
+                f"{', '.join(CLASS_WEIGHTINGS)}."
+            )
         super().__init__(vocab, model, name, threshold=threshold, scorer=scorer)
         self.cfg["multi_label"] = multi_label
+        self.cfg["class_weighting"] = class_weighting
+        self.cfg["class_weights"] = {}
 
     @property
     def multi_label(self) -> bool:
@@ -87,11 +114,46 @@ class BetoTextCategorizer(TextCategorizer):
                 not_missing[i, :] = 1.0
         return self.model.ops.asarray(truths), not_missing  # type: ignore[return-value]
 
+    def initialize(
+        self,
+        get_examples: Callable[[], Iterable[Example]],
+        *,
+        nlp: Optional[Language] = None,
+        labels: Optional[Iterable[str]] = None,
+        positive_label: Optional[str] = None,
+    ) -> None:
+        """Add labels (from `labels` or the data), then compute class weights if configured."""
+        super().initialize(get_examples, nlp=nlp, labels=labels, positive_label=positive_label)
+        counts: Counter = Counter()
+        for eg in get_examples():
+            counts.update(
+                label for label in self.labels if eg.reference.cats.get(label, 0.0) == 1.0
+            )
+        self.cfg["class_weights"] = inverse_frequency_weights(
+            counts, mode=self.cfg.get("class_weighting", "none")
+        )
+
+    def _example_weights(self, examples: List[Example]) -> numpy.ndarray:
+        """One weight per example: mean weight of its gold classes (1.0 without weighting)."""
+        weights = self.cfg.get("class_weights") or {}
+        out = numpy.ones((len(examples), 1), dtype="f")
+        if not weights:
+            return out
+        for i, eg in enumerate(examples):
+            gold = [
+                weights[lab] for lab, v in eg.reference.cats.items() if v == 1.0 and lab in weights
+            ]
+            if gold:
+                out[i, 0] = sum(gold) / len(gold)
+        return out
+
     def get_loss(self, examples: Iterable[Example], scores) -> Tuple[float, Floats2d]:
         """Squared error over the annotated entries only; missing entries get zero gradient."""
         validate_examples(examples, "BetoTextCategorizer.get_loss")
+        examples = list(examples)
         self._validate_categories(examples)
         truths, not_missing = self._examples_to_truth(examples)
+        not_missing = not_missing * self._example_weights(examples)
         mask = self.model.ops.asarray(not_missing)
         d_scores = (scores - truths) * mask
         n_annotated = max(float(not_missing.sum()), 1.0)
@@ -114,6 +176,7 @@ class BetoTextCategorizer(TextCategorizer):
         "model": DEFAULT_TEXTCAT_MODEL,
         "threshold": 0.5,
         "multi_label": False,
+        "class_weighting": "none",
         "scorer": {"@scorers": "spacy-beto.textcat_scorer.v1"},
     },
     default_score_weights={
@@ -135,10 +198,12 @@ def make_beto_textcat(
     model: Model[List[Doc], Floats2d],
     threshold: float,
     multi_label: bool,
+    class_weighting: str,
     scorer: Optional[Callable],
 ) -> BetoTextCategorizer:
     """Create a text classifier listening to the preceding BETO transformer. Exclusive classes by
-    default; set multi_label = true (with model.exclusive_classes = false) for multi-label."""
+    default; set multi_label = true (with model.exclusive_classes = false) for multi-label.
+    class_weighting = "balanced" or "sqrt" counters class imbalance (see BetoTextCategorizer)."""
     model_multi = model.attrs.get("multi_label")
     if model_multi is not None and bool(model_multi) != multi_label:
         fix = "false" if multi_label else "true"
@@ -153,5 +218,6 @@ def make_beto_textcat(
         name,
         threshold=threshold,
         multi_label=multi_label,
+        class_weighting=class_weighting,
         scorer=scorer,
     )

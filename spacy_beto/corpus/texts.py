@@ -1,4 +1,4 @@
-"""Stream raw texts from JSONL (a "text" field) or plain-text files (one text per line)."""
+"""Stream raw texts from JSONL ("text" field), .spacy (DocBin) or plain text (one per line)."""
 
 import json
 from pathlib import Path
@@ -6,7 +6,7 @@ from typing import Iterable, Iterator, List, Union
 
 from ..errors import CorpusError
 
-TEXT_SUFFIXES = (".jsonl", ".txt")
+TEXT_SUFFIXES = (".jsonl", ".txt", ".spacy")
 
 
 def expand_paths(paths: Iterable[Union[str, Path]]) -> List[Path]:
@@ -25,6 +25,9 @@ def expand_paths(paths: Iterable[Union[str, Path]]) -> List[Path]:
 def iter_texts(paths: Iterable[Union[str, Path]]) -> Iterator[str]:
     """Yield the non-empty texts of the given files; bad lines raise CorpusError with file:line."""
     for path in expand_paths(paths):
+        if path.suffix == ".spacy":
+            yield from _docbin_texts(path)
+            continue
         with path.open(encoding="utf8") as fileh:
             try:
                 for line_no, line in enumerate(fileh, 1):
@@ -45,3 +48,15 @@ def iter_texts(paths: Iterable[Union[str, Path]]) -> Iterator[str]:
                         yield line.rstrip("\n")
             except UnicodeDecodeError as err:
                 raise CorpusError(f"{path}: not UTF-8 text ({err.reason})") from err
+
+
+def _docbin_texts(path: Path) -> Iterator[str]:
+    from spacy.tokens import DocBin
+    from spacy.vocab import Vocab
+
+    try:
+        docbin = DocBin().from_disk(path)
+    except Exception as err:  # zlib/msgpack errors: the file is not a complete DocBin
+        raise CorpusError(f"{path}: not a readable .spacy file ({err})") from err
+    for doc in docbin.get_docs(Vocab()):
+        yield doc.text

@@ -1,0 +1,98 @@
+"""A corpus reader that interleaves several corpora with configurable proportions."""
+
+import random
+from pathlib import Path
+from typing import Callable, Iterator, List, Optional, Sequence, Union
+
+from spacy.language import Language
+from spacy.training import Corpus, Example
+from spacy.util import registry
+
+from ..errors import BetoConfigError
+
+
+class InterleavedCorpus:
+    """Yield one epoch of examples drawn from several corpora in fixed proportions.
+
+    Each corpus is cycled in a fresh random order (no example repeats before its corpus is
+    exhausted); the sources alternate smoothly, so every batch mixes them in about the given
+    proportions. An epoch has `size` examples (default: all corpora added up).
+    """
+
+    def __init__(
+        self,
+        corpora: Sequence[Corpus],
+        *,
+        proportions: Sequence[float],
+        size: Optional[int] = None,
+        seed: int = 0,
+        names: Sequence[str] = (),
+    ) -> None:
+        if len(corpora) != len(proportions):
+            raise BetoConfigError(
+                f"InterleavedCorpus: {len(corpora)} paths but {len(proportions)} proportions; "
+                f"give one proportion per path."
+            )
+        if any(p < 0 for p in proportions) or sum(proportions) <= 0:
+            raise BetoConfigError(
+                "InterleavedCorpus: proportions must be >= 0 and not all 0, "
+                f"got {list(proportions)}"
+            )
+        total = float(sum(proportions))
+        self.corpora = list(corpora)
+        self.proportions = [p / total for p in proportions]
+        self.size = size
+        self.names = list(names) or [f"corpus {i}" for i in range(len(corpora))]
+        self.rng = random.Random(seed)
+
+    def __call__(self, nlp: Language) -> Iterator[Example]:
+        pools: List[List[Example]] = []
+        for name, corpus in zip(self.names, self.corpora):
+            examples = list(corpus(nlp))
+            if not examples:
+                raise BetoConfigError(f"InterleavedCorpus: {name} has no examples")
+            pools.append(examples)
+        size = self.size or sum(len(p) for p in pools)
+        orders = [self._shuffled(pool) for pool in pools]
+        emitted = [0] * len(pools)
+        for n in range(1, size + 1):
+            # The source furthest behind its target share goes next.
+            i = max(
+                range(len(pools)),
+                key=lambda j: self.proportions[j] * n - emitted[j] if self.proportions[j] else -1e9,
+            )
+            if not orders[i]:
+                orders[i] = self._shuffled(pools[i])
+            emitted[i] += 1
+            yield orders[i].pop()
+
+    def _shuffled(self, pool: List[Example]) -> List[Example]:
+        order = list(pool)
+        self.rng.shuffle(order)
+        return order
+
+
+@registry.readers("spacy-beto.InterleavedCorpus.v1")
+def create_interleaved_corpus(
+    paths: List[Union[str, Path]],
+    proportions: Optional[List[float]] = None,
+    size: Optional[int] = None,
+    seed: int = 0,
+    max_length: int = 0,
+    gold_preproc: bool = False,
+    limit: int = 0,
+) -> Callable[[Language], Iterator[Example]]:
+    """Interleave the .spacy corpora at `paths` (files or directories) in `proportions`
+    (default: equal). Use with `max_epochs = 0` or `-1`; an epoch has `size` examples."""
+    corpora = []
+    for path in paths:
+        if not Path(path).exists():
+            raise BetoConfigError(f"InterleavedCorpus: {path} does not exist")
+        corpora.append(Corpus(path, max_length=max_length, gold_preproc=gold_preproc, limit=limit))
+    return InterleavedCorpus(
+        corpora,
+        proportions=proportions or [1.0] * len(corpora),
+        size=size,
+        seed=seed,
+        names=[str(p) for p in paths],
+    )

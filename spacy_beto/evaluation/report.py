@@ -1,0 +1,119 @@
+"""Evaluation reports: metrics JSON, Markdown tables, textcat confusion matrices, displaCy."""
+
+import html
+import statistics
+from typing import Any, Dict, List, Sequence
+
+from spacy import displacy
+from spacy.language import Language
+from spacy.scorer import Scorer
+from spacy.training import Example
+
+from ..components.textcat import BetoTextCategorizer
+from ..scoring import has_gold_cats
+
+
+def confusion_matrix(examples: Sequence[Example], labels: Sequence[str]) -> Dict[str, Any]:
+    """Gold x predicted counts (argmax) over the examples that carry gold categories."""
+    labels = list(labels)
+    matrix = [[0] * len(labels) for _ in labels]
+    for eg in examples:
+        if not has_gold_cats(eg, labels):
+            continue
+        gold = max(labels, key=lambda lab: eg.reference.cats.get(lab, 0.0))
+        pred = max(labels, key=lambda lab: eg.predicted.cats.get(lab, 0.0))
+        matrix[labels.index(gold)][labels.index(pred)] += 1
+    return {"labels": labels, "matrix": matrix}
+
+
+def evaluate_pipeline(nlp: Language, examples: List[Example]) -> Dict[str, Any]:
+    """The pipeline's scores (spaCy's Scorer) plus a confusion matrix per exclusive text
+    classifier. The examples' `predicted` docs hold the pipeline's output afterwards."""
+    for eg, doc in zip(examples, nlp.pipe(eg.predicted for eg in examples)):
+        eg.predicted = doc
+    scores = dict(Scorer(nlp).score(examples))
+    confusions = {}
+    for name, pipe in nlp.pipeline:
+        if isinstance(pipe, BetoTextCategorizer) and not pipe.multi_label:
+            confusions[name] = confusion_matrix(examples, pipe.labels)
+    scores["confusion"] = confusions
+    return scores
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:.2f}"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(map(str, row)) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def markdown_report(scores: Dict[str, Any], *, title: str) -> str:
+    """A Markdown report of entity and category scores (span-level, CoNLL convention)."""
+    parts = [f"# {title}"]
+    if scores.get("ents_f") is not None:
+        parts.append("## Entities (exact span match, CoNLL convention)")
+        rows = [
+            ["**micro**", _pct(scores["ents_p"]), _pct(scores["ents_r"]), _pct(scores["ents_f"])]
+        ]
+        for label, s in sorted((scores.get("ents_per_type") or {}).items()):
+            rows.append([label, _pct(s["p"]), _pct(s["r"]), _pct(s["f"])])
+        parts.append(_table(["type", "P", "R", "F"], rows))
+    if scores.get("cats_macro_f") is not None:
+        parts.append("## Categories")
+        parts.append(
+            f"Macro-F1 **{_pct(scores['cats_macro_f'])}**, "
+            f"micro-F1 {_pct(scores['cats_micro_f'])}, "
+            f"macro ROC AUC {_pct(scores.get('cats_macro_auc') or 0.0)}"
+        )
+        rows = [
+            [label, _pct(s["p"]), _pct(s["r"]), _pct(s["f"])]
+            for label, s in (scores.get("cats_f_per_type") or {}).items()
+        ]
+        parts.append(_table(["class", "P", "R", "F"], rows))
+    for name, conf in (scores.get("confusion") or {}).items():
+        labels = conf["labels"]
+        parts.append(f"## Confusion matrix: `{name}` (rows gold, columns predicted)")
+        rows = [[f"**{lab}**", *row] for lab, row in zip(labels, conf["matrix"])]
+        parts.append(_table(["gold \\ pred", *labels], rows))
+    return "\n\n".join(parts) + "\n"
+
+
+def displacy_page(examples: Sequence[Example], *, n_samples: int, title: str) -> str:
+    """An HTML page with predicted entities (and categories) next to the gold annotation."""
+    blocks = []
+    for i, eg in enumerate(examples[:n_samples]):
+        cells = []
+        for side, doc in (("gold", eg.reference), ("predicted", eg.predicted)):
+            has_ents = doc.has_annotation("ENT_IOB")
+            if has_ents and doc.ents:
+                ents = displacy.render(doc, style="ent", jupyter=False)
+            elif has_ents:
+                ents = f"<p>{html.escape(doc.text)}</p><em>(no entities)</em>"
+            else:
+                ents = f"<p>{html.escape(doc.text)}</p><em>(no entity annotation)</em>"
+            cats = ""
+            if doc.cats:
+                best = max(doc.cats, key=doc.cats.get)
+                cats = f"<p><b>category</b>: {html.escape(best)} ({doc.cats[best]:.2f})</p>"
+            cells.append(f"<td><h4>{side}</h4>{ents}{cats}</td>")
+        blocks.append(f"<tr><td>{i + 1}</td>{''.join(cells)}</tr>")
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        "<style>td{vertical-align:top;border-bottom:1px solid #ddd;padding:8px;max-width:48em}"
+        "</style></head><body>"
+        f"<h1>{html.escape(title)}</h1><table>{''.join(blocks)}</table></body></html>"
+    )
+
+
+def aggregate(runs: Sequence[Dict[str, Any]], keys: Sequence[str]) -> Dict[str, Dict[str, float]]:
+    """Mean and standard deviation of scalar scores over several runs (e.g. seeds)."""
+    out = {}
+    for key in keys:
+        values = [float(run[key]) for run in runs if run.get(key) is not None]
+        if values:
+            std = statistics.stdev(values) if len(values) > 1 else 0.0
+            out[key] = {"mean": statistics.fmean(values), "std": std, "n": len(values)}
+    return out
