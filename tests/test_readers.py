@@ -11,11 +11,11 @@ from spacy_beto.corpus.readers import create_interleaved_corpus
 @pytest.fixture
 def corpora(tmp_path):
     nlp = spacy.blank("es")
-    paths = []
+    paths = {}
     for name, n in (("a", 30), ("b", 10)):
         docs = [nlp.make_doc(f"{name} {i}") for i in range(n)]
         DocBin(docs=docs).to_disk(tmp_path / f"{name}.spacy")
-        paths.append(str(tmp_path / f"{name}.spacy"))
+        paths[name] = str(tmp_path / f"{name}.spacy")
     return paths
 
 
@@ -24,7 +24,7 @@ def sources(examples):
 
 
 def test_equal_proportions_alternate_and_cycle(corpora):
-    reader = create_interleaved_corpus(corpora, proportions=[1.0, 1.0], size=40)
+    reader = create_interleaved_corpus(corpora, proportions={"a": 1.0, "b": 1.0}, size=40)
     src = sources(reader(spacy.blank("es")))
     assert len(src) == 40 and src.count("a") == 20 and src.count("b") == 20
     assert all(src[i] != src[i + 1] for i in range(0, 40, 2))  # a/b alternate
@@ -33,7 +33,7 @@ def test_equal_proportions_alternate_and_cycle(corpora):
 
 
 def test_custom_proportions_and_default_size(corpora):
-    reader = create_interleaved_corpus(corpora, proportions=[0.75, 0.25])
+    reader = create_interleaved_corpus(corpora, proportions={"a": 0.75, "b": 0.25})
     src = sources(reader(spacy.blank("es")))
     assert len(src) == 40
     assert src.count("a") == 30 and src.count("b") == 10
@@ -51,8 +51,13 @@ def test_same_seed_same_order(corpora):
 
 def test_errors(corpora, tmp_path):
     with pytest.raises(BetoConfigError, match="one proportion per path"):
-        create_interleaved_corpus(corpora, proportions=[1.0])
+        create_interleaved_corpus(corpora, proportions={"a": 1.0})
     with pytest.raises(BetoConfigError, match="does not exist"):
-        create_interleaved_corpus([str(tmp_path / "nope.spacy")])
+        create_interleaved_corpus({"x": str(tmp_path / "nope.spacy")})
     with pytest.raises(BetoConfigError, match="not all 0"):
-        create_interleaved_corpus(corpora, proportions=[0.0, 0.0])
+        create_interleaved_corpus(corpora, proportions={"a": 0.0, "b": 0.0})
+
+
+def test_zero_proportion_leaves_a_corpus_out(corpora):
+    reader = create_interleaved_corpus(corpora, proportions={"a": 1.0, "b": 0.0}, size=12)
+    assert sources(reader(spacy.blank("es"))) == ["a"] * 12

@@ -149,7 +149,8 @@ def test_class_weighting_scales_gradients_and_serializes(tmp_path):
     assert ratio[0, 0] == pytest.approx(weights["joy"])
     textcat.cfg["class_weights"] = weights
     nlp.to_disk(tmp_path / "p")
-    assert spacy.load(tmp_path / "p").get_pipe("beto_textcat").cfg["class_weights"] == pytest.approx(weights)
+    loaded = spacy.load(tmp_path / "p").get_pipe("beto_textcat")
+    assert loaded.cfg["class_weights"] == pytest.approx(weights)
 
 
 def test_bad_class_weighting_is_a_clear_error():

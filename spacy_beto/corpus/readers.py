@@ -2,7 +2,7 @@
 
 import random
 from pathlib import Path
-from typing import Callable, Iterator, List, Optional, Sequence, Union
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Union
 
 from spacy.language import Language
 from spacy.training import Corpus, Example
@@ -47,12 +47,12 @@ class InterleavedCorpus:
 
     def __call__(self, nlp: Language) -> Iterator[Example]:
         pools: List[List[Example]] = []
-        for name, corpus in zip(self.names, self.corpora):
-            examples = list(corpus(nlp))
+        for name, corpus, share in zip(self.names, self.corpora, self.proportions):
+            examples = list(corpus(nlp)) if share else [None]
             if not examples:
                 raise BetoConfigError(f"InterleavedCorpus: {name} has no examples")
             pools.append(examples)
-        size = self.size or sum(len(p) for p in pools)
+        size = self.size or sum(len(p) for p, share in zip(pools, self.proportions) if share)
         orders = [self._shuffled(pool) for pool in pools]
         emitted = [0] * len(pools)
         for n in range(1, size + 1):
@@ -74,25 +74,34 @@ class InterleavedCorpus:
 
 @registry.readers("spacy-beto.InterleavedCorpus.v1")
 def create_interleaved_corpus(
-    paths: List[Union[str, Path]],
-    proportions: Optional[List[float]] = None,
+    paths: Dict[str, Union[str, Path]],
+    proportions: Optional[Dict[str, float]] = None,
     size: Optional[int] = None,
     seed: int = 0,
     max_length: int = 0,
     gold_preproc: bool = False,
     limit: int = 0,
 ) -> Callable[[Language], Iterator[Example]]:
-    """Interleave the .spacy corpora at `paths` (files or directories) in `proportions`
-    (default: equal). Use with `max_epochs = 0` or `-1`; an epoch has `size` examples."""
+    """Interleave named .spacy corpora (files or directories) in `proportions` (default:
+    equal; a proportion of 0 leaves a corpus out). An epoch has `size` examples."""
+    names = list(paths)
+    proportions = dict(proportions or {name: 1.0 for name in names})
+    if set(proportions) != set(names):
+        raise BetoConfigError(
+            f"InterleavedCorpus: proportions name {sorted(proportions)} but paths name "
+            f"{sorted(names)}; give one proportion per path."
+        )
     corpora = []
-    for path in paths:
-        if not Path(path).exists():
-            raise BetoConfigError(f"InterleavedCorpus: {path} does not exist")
-        corpora.append(Corpus(path, max_length=max_length, gold_preproc=gold_preproc, limit=limit))
+    for name in names:
+        if not Path(paths[name]).exists():
+            raise BetoConfigError(f"InterleavedCorpus: {name} = {paths[name]} does not exist")
+        corpora.append(
+            Corpus(paths[name], max_length=max_length, gold_preproc=gold_preproc, limit=limit)
+        )
     return InterleavedCorpus(
         corpora,
-        proportions=proportions or [1.0] * len(corpora),
+        proportions=[proportions[name] for name in names],
         size=size,
         seed=seed,
-        names=[str(p) for p in paths],
+        names=[f"{name} ({paths[name]})" for name in names],
     )
