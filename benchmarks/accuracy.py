@@ -1,0 +1,245 @@
+"""Joint vs single-task training on CoNLL-2002 + EmoEvent, class weighting, and a CNN baseline.
+
+Reproduces benchmarks/accuracy.md in one command (the data is never copied into the repo):
+
+    python benchmarks/accuracy.py --data-dir ../shared/data
+
+Steps: import the corpora (invalid records reported and skipped), build the mini encoder from
+the training text, fine-tune configs/mini.cfg for the same number of steps as (a) joint NER +
+emotions, (b) NER only, (c) emotions only, (d) emotions only with class weighting; train
+spaCy's CNN NER for the wall-clock time (b) took; evaluate everything on the dev splits with
+`python -m spacy_beto report`; write a Markdown table and a JSON file.
+"""
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+
+
+def start(cmd: List[str], *, log: Path, threads: int) -> subprocess.Popen:
+    """Start a command with `threads` torch/BLAS threads, logging to `log`."""
+    print("$", " ".join(cmd), flush=True)
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    proc = subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=ROOT, env=env)
+    proc.started = time.perf_counter()  # type: ignore[attr-defined]
+    proc.log = log  # type: ignore[attr-defined]
+    return proc
+
+
+def finish(proc: subprocess.Popen, *, timeout: Optional[float] = None) -> float:
+    """Wait for `proc` (interrupting it at `timeout`); return its wall-clock seconds."""
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGINT)
+        proc.wait()
+        return time.perf_counter() - proc.started  # type: ignore[attr-defined]
+    if proc.returncode != 0:
+        sys.exit(f"failed ({proc.returncode}): {' '.join(proc.args)}\nsee {proc.log}")
+    return time.perf_counter() - proc.started  # type: ignore[attr-defined]
+
+
+def run(cmd: List[str], *, log: Path, threads: int = 2) -> float:
+    return finish(start(cmd, log=log, threads=threads))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--work-dir", type=Path, default=ROOT / "training" / "accuracy")
+    parser.add_argument("--steps", type=int, default=1200)
+    parser.add_argument("--eval-frequency", type=int, default=200)
+    parser.add_argument("--layers", type=int, default=4)
+    parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--heads", type=int, default=4)
+    parser.add_argument("--vocab-size", type=int, default=12000)
+    parser.add_argument("--weighting", default="sqrt", choices=["balanced", "sqrt"])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "accuracy.md")
+    parser.add_argument("--jobs", type=int, default=1, help="training runs at a time")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads per run")
+    args = parser.parse_args()
+
+    work = args.work_dir.resolve()
+    data = work / "data"
+    logs = work / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    conll, emo = args.data_dir / "conll2002", args.data_dir / "emoevent-es"
+    for path in (conll / "esp.train", conll / "esp.testa", emo / "train.tsv", emo / "dev.tsv"):
+        if not path.is_file() and not (data / "train" / "ner.spacy").exists():
+            sys.exit(f"{path} not found: pass --data-dir with conll2002/ and emoevent-es/")
+
+    sp = [PY, "-m", "spacy_beto"]
+    for split, conll_file, emo_file in (
+        ("train", "esp.train", "train.tsv"),
+        ("dev", "esp.testa", "dev.tsv"),
+    ):
+        if not (data / split / "ner.spacy").exists():
+            out = str(data / split / "ner.spacy")
+            run(sp + ["import", "conll2002", str(conll / conll_file), out, "--skip-invalid"],
+                log=logs / f"import-ner-{split}.log")  # fmt: skip
+        if not (data / split / "emotion.spacy").exists():
+            run(sp + ["import", "tsv", str(emo / emo_file), str(data / split / "emotion.spacy"),
+                      "--text-col", "tweet", "--label-col", "emotion"],
+                log=logs / f"import-emo-{split}.log")  # fmt: skip
+    mini = work / "mini"
+    if not (mini / "config.json").exists():
+        run(sp + ["build-mini", str(data / "train"), "--output", str(mini),
+                  "--vocab-size", str(args.vocab_size), "--layers", str(args.layers),
+                  "--hidden", str(args.hidden), "--heads", str(args.heads)],
+            log=logs / "build-mini.log")  # fmt: skip
+
+    common = [
+        "--paths.train_ner", str(data / "train" / "ner.spacy"),
+        "--paths.train_textcat", str(data / "train" / "emotion.spacy"),
+        "--paths.transformer", str(mini),
+        "--training.max_steps", str(args.steps),
+        "--training.eval_frequency", str(args.eval_frequency),
+    ]  # fmt: skip
+    variants: Dict[str, List[str]] = {
+        "joint": ["--paths.dev", str(data / "dev")],
+        "ner_only": [
+            "--paths.dev", str(data / "dev" / "ner.spacy"),
+            "--nlp.pipeline", '["transformer","ner"]',
+            "--corpora.train.proportions.textcat", "0",
+        ],
+        "textcat_only": [
+            "--paths.dev", str(data / "dev" / "emotion.spacy"),
+            "--nlp.pipeline", '["transformer","textcat"]',
+            "--corpora.train.proportions.ner", "0",
+        ],
+    }  # fmt: skip
+    variants["textcat_weighted"] = variants["textcat_only"] + [
+        "--components.textcat.class_weighting",
+        args.weighting,
+    ]
+    runs = []  # (key, name, seed, extra)
+    for name, extra in variants.items():
+        for seed in args.seeds if name == "joint" else args.seeds[:1]:
+            key = name if seed == args.seeds[0] else f"{name}@seed{seed}"
+            runs.append((key, name, seed, extra))
+    cnn = work / "cnn_ner"
+    cnn_cmd = [
+        PY, "-m", "spacy", "train", str(ROOT / "benchmarks" / "configs" / "cnn-ner.cfg"),
+        "--output", str(cnn), "--paths.train", str(data / "train" / "ner.spacy"),
+        "--paths.dev", str(data / "dev" / "ner.spacy"), "--training.max_steps", "100000",
+        "--training.eval_frequency", str(args.eval_frequency),
+    ]  # fmt: skip
+    seconds: Dict[str, float] = {}
+    pending = list(runs)
+    active: Dict[str, subprocess.Popen] = {}
+    cnn_proc: Optional[subprocess.Popen] = None
+    while pending or active:
+        while pending and len(active) < args.jobs:
+            key, name, seed, extra = pending.pop(0)
+            cmd = [PY, "-m", "spacy", "train", str(ROOT / "configs" / "mini.cfg"), "--output",
+                   str(work / key), *common, *extra, "--system.seed", str(seed)]  # fmt: skip
+            active[key] = start(cmd, log=logs / f"train-{key}.log", threads=args.threads)
+            if key == "ner_only" and args.jobs > 1:
+                # spaCy's CNN NER gets exactly the NER-only run's wall-clock, side by side.
+                cnn_proc = start(cnn_cmd, log=logs / "train-cnn.log", threads=args.threads)
+        time.sleep(0.5)
+        for key in [k for k, proc in active.items() if proc.poll() is not None]:
+            seconds[key] = finish(active.pop(key))
+            if key != "ner_only":
+                continue
+            if cnn_proc is None:
+                cnn_proc = start(cnn_cmd, log=logs / "train-cnn.log", threads=args.threads)
+                seconds["cnn_ner"] = finish(cnn_proc, timeout=seconds[key])
+            else:
+                cnn_proc.send_signal(signal.SIGINT)
+                cnn_proc.wait()
+                seconds["cnn_ner"] = time.perf_counter() - cnn_proc.started  # type: ignore
+    results: Dict[str, Dict] = {}
+    reports = [(key, work / key, data / "dev" if name == "joint" else Path(extra[1]))
+               for key, name, _, extra in runs]  # fmt: skip
+    reports.append(("cnn_ner", cnn, data / "dev" / "ner.spacy"))
+    procs = []
+    for key, out, dev in reports:
+        cmd = sp + ["report", str(out / "model-best"), str(dev), "--output", str(out / "report"),
+                    "--title", key]  # fmt: skip
+        procs.append(start(cmd, log=logs / f"report-{key}.log", threads=args.threads))
+        if len(procs) >= args.jobs:
+            finish(procs.pop(0))
+    for proc in procs:
+        finish(proc)
+    for key, out, _ in reports:
+        metrics = json.loads((out / "report" / "metrics.json").read_text())
+        results[key] = {"seconds": seconds[key], **metrics}
+    write_outputs(results, args)
+
+
+def _f(x: Optional[float]) -> str:
+    return "–" if x is None else f"{x * 100:.2f}"
+
+
+def write_outputs(results: Dict[str, Dict], args: argparse.Namespace) -> None:
+    from spacy_beto.evaluation.report import aggregate
+
+    rows = [
+        ("joint", "mini transformer, NER + emotions (interleaved 50/50)"),
+        ("ner_only", "mini transformer, NER only"),
+        ("textcat_only", "mini transformer, emotions only"),
+        ("textcat_weighted", f"mini transformer, emotions only, class_weighting={args.weighting}"),
+        ("cnn_ner", "spaCy CNN NER (init config -p ner), same wall-clock as NER only"),
+    ]
+    lines = [
+        "| pipeline | steps | wall-clock s | entity F1 | emotion macro-F1 |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for key, label in rows:
+        r = results[key]
+        steps = "time-boxed" if key == "cnn_ner" else str(args.steps)
+        lines.append(
+            f"| {label} | {steps} | {r['seconds']:.0f} | {_f(r.get('ents_f'))} | "
+            f"{_f(r.get('cats_macro_f'))} |"
+        )
+    joint, ner, tc = results["joint"], results["ner_only"], results["textcat_only"]
+    d_ner = (joint["ents_f"] - ner["ents_f"]) * 100
+    d_tc = (joint["cats_macro_f"] - tc["cats_macro_f"]) * 100
+    d_w = (results["textcat_weighted"]["cats_macro_f"] - tc["cats_macro_f"]) * 100
+    lines += [
+        "",
+        f"- joint − NER-only entity F1: **{d_ner:+.2f}** points (target: within ±1)",
+        f"- joint − emotions-only macro-F1: **{d_tc:+.2f}** points (target: within ±1)",
+        f"- class weighting ({args.weighting}) − none, emotion macro-F1: **{d_w:+.2f}** points",
+    ]
+    joint_runs = [r for k, r in results.items() if k.split("@")[0] == "joint"]
+    if len(joint_runs) > 1:
+        agg = aggregate(joint_runs, ["ents_f", "cats_macro_f"])
+        lines.append(
+            f"- joint over {len(joint_runs)} seeds: entity F1 "
+            f"{agg['ents_f']['mean'] * 100:.2f} ± {agg['ents_f']['std'] * 100:.2f}, "
+            f"emotion macro-F1 {agg['cats_macro_f']['mean'] * 100:.2f} ± "
+            f"{agg['cats_macro_f']['std'] * 100:.2f}"
+        )
+    table = "\n".join(lines) + "\n"
+    args.output.write_text(
+        "# Accuracy: joint vs single-task, class weighting, CNN baseline\n\n"
+        f"Command: `python benchmarks/accuracy.py --data-dir DATA --steps {args.steps} "
+        f"--seeds {' '.join(map(str, args.seeds))}` (mini encoder {args.layers} layers, hidden "
+        f"{args.hidden}, vocab {args.vocab_size}, built from the training text). Dev splits: "
+        "CoNLL-2002 esp.testa, EmoEvent dev. Per-run reports (per type/class P/R/F, confusion "
+        f"matrix, displaCy samples) are in `{args.work_dir}/<run>/report/`.\n\n" + table,
+        encoding="utf8",
+    )
+    json_path = args.output.with_suffix(".json")
+    slim = {
+        k: {m: v for m, v in r.items() if m != "confusion" and not isinstance(v, dict)}
+        for k, r in results.items()
+    }
+    json_path.write_text(json.dumps(slim, indent=2), encoding="utf8")
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
