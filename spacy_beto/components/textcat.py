@@ -65,6 +65,20 @@ class BetoTextCategorizer(TextCategorizer):
     def support_missing_values(self) -> bool:
         return True
 
+    def predict(self, docs: Iterable[Doc]) -> Floats2d:
+        """Scores per document; a document without non-whitespace tokens scores 0.0 for every
+        label, whatever else is in the batch (spaCy does so only for all-empty batches)."""
+        docs = list(docs)
+        has_text = [i for i, doc in enumerate(docs) if any(not t.is_space for t in doc)]
+        if len(has_text) == len(docs):
+            return super().predict(docs)
+        scores = self.model.ops.alloc2f(len(docs), len(self.labels))
+        if has_text:
+            scores[self.model.ops.asarray1i(has_text)] = super().predict(
+                [docs[i] for i in has_text]
+            )
+        return scores
+
     def _examples_to_truth(
         self, examples: Iterable[Example]
     ) -> Tuple[numpy.ndarray, numpy.ndarray]:
