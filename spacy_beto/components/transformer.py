@@ -1,8 +1,9 @@
 """`beto_transformer`: spacy-transformers' Transformer with BETO defaults and checks."""
 
 import logging
+import os
 from pathlib import Path
-from typing import Callable, Iterable, List, Optional, Union
+from typing import Any, Callable, Iterable, List, Optional, Union
 
 from huggingface_hub.errors import HFValidationError
 from spacy.language import Language
@@ -17,6 +18,28 @@ from ..errors import BetoConfigError
 from ..layers.tokenizer_checks import check_tokenizer, fix_pad_id
 
 logger = logging.getLogger(__name__)
+
+_pid = os.getpid()
+
+
+def _one_torch_thread_after_fork() -> None:
+    """In a forked child (e.g. nlp.pipe(n_process=2) on Linux), use one torch thread.
+
+    torch's intra-op thread pool does not survive fork: the child's first parallel op hangs.
+    """
+    global _pid
+    pid = os.getpid()
+    if pid == _pid:
+        return
+    _pid = pid
+    import torch
+
+    if torch.get_num_threads() > 1:
+        logger.info(
+            "Process %d was forked: torch set to 1 thread (its pool does not survive fork)", pid
+        )
+        torch.set_num_threads(1)
+
 
 BETO_CASED = "dccuchile/bert-base-spanish-wwm-cased"
 
@@ -73,6 +96,24 @@ class BetoTransformer(Transformer):
             ) from err
         fix_pad_id(self.model.tokenizer, self.model.transformer, name=name)
         self.verify()
+
+    def predict(self, docs: Iterable[Doc]) -> FullTransformerBatch:
+        """Run the transformer; in a forked process, first limit torch to one thread."""
+        _one_torch_thread_after_fork()
+        return super().predict(docs)
+
+    def __reduce__(self) -> Any:
+        """Pickle without the batch a listener may still hold from the last update.
+
+        spacy-transformers clears a listener's batch when its head backpropagates; a head that
+        skipped its update (e.g. NER on a batch without entity annotation) leaves a closure
+        behind that cannot be pickled and is stale anyway.
+        """
+        for listener in self.listeners:
+            listener._batch_id = None
+            listener._outputs = None
+            listener._backprop = None
+        return super().__reduce__()
 
     def verify(self) -> None:
         """Raise BetoConfigError if the tokenizer or model limits are misconfigured."""
