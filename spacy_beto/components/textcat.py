@@ -18,6 +18,7 @@ from thinc.api import Config, Model
 from thinc.types import Floats2d
 
 from ..errors import BetoConfigError
+from .labels import check_labels_in_data
 from .listener import LISTENER_CONFIG_STR
 
 DEFAULT_TEXTCAT_CONFIG_STR = (
@@ -64,6 +65,26 @@ class BetoTextCategorizer(TextCategorizer):
     @property
     def support_missing_values(self) -> bool:
         return True
+
+    def initialize(
+        self,
+        get_examples: Callable[[], Iterable[Example]],
+        *,
+        nlp: Optional[Language] = None,
+        labels: Optional[Iterable[str]] = None,
+        positive_label: Optional[str] = None,
+    ) -> None:
+        """Initialize as spaCy does; labels given in the config must occur in the data."""
+        if labels is not None:
+            labels = list(labels)
+            check_labels_in_data(
+                labels,
+                get_examples,
+                component=self.name,
+                seen_in=lambda eg: [cat for cat, value in eg.reference.cats.items() if value],
+                what="a positive category",
+            )
+        super().initialize(get_examples, nlp=nlp, labels=labels, positive_label=positive_label)
 
     def predict(self, docs: Iterable[Doc]) -> Floats2d:
         """Scores per document; a document without non-whitespace tokens scores 0.0 for every

@@ -15,6 +15,7 @@ from spacy_transformers.data_classes import FullTransformerBatch
 from thinc.api import Config, Model
 
 from ..errors import BetoConfigError
+from ..layers.model_dir import check_model_dir, looks_like_path
 from ..layers.tokenizer_checks import check_tokenizer, fix_pad_id
 
 logger = logging.getLogger(__name__)
@@ -84,9 +85,23 @@ class BetoTransformer(Transformer):
     ) -> None:
         """Load the transformer (hub name or directory), fix its pad id and check its tokenizer."""
         name = self.model.attrs["name"]
+        local = looks_like_path(str(name))
+        if local:
+            check_model_dir(Path(name).expanduser(), component=self.name)
         try:
             super().initialize(get_examples, nlp=nlp)
-        except (OSError, HFValidationError) as err:
+        except BetoConfigError:
+            raise
+        except Exception as err:
+            if not local and not isinstance(err, (OSError, HFValidationError)):
+                raise
+            if local:
+                raise BetoConfigError(
+                    f"Could not load the transformer in '{name}' for component '{self.name}': "
+                    f"{type(err).__name__}: {err}. A file in the directory is truncated or "
+                    f"corrupt (e.g. an interrupted copy of the weights): copy the model again "
+                    f"or rebuild it with `python -m spacy_beto build-mini`."
+                ) from err
             raise BetoConfigError(
                 f"Could not load the transformer '{name}' for component '{self.name}'. It is not "
                 f"a local directory with config.json, tokenizer and weights, and it could not be "
@@ -115,6 +130,12 @@ class BetoTransformer(Transformer):
             listener._backprop = None
         return super().__reduce__()
 
+    def _keep_configured_max_length(self, configured: Optional[int]) -> None:
+        """The config's max_length wins over the value saved with the weights (the windows are
+        already fitted to the configured value); verify() then checks it against the model."""
+        if configured is not None:
+            self.model.attrs["max_length"] = configured
+
     def verify(self) -> None:
         """Raise BetoConfigError if the tokenizer or model limits are misconfigured."""
         check_tokenizer(
@@ -122,13 +143,24 @@ class BetoTransformer(Transformer):
             self.model.transformer.config,
             name=self.model.attrs["name"],
             component=self.name,
+            max_length=self.model.attrs.get("max_length"),
         )
 
     def from_disk(
         self, path: Union[str, Path], *, exclude: Iterable[str] = SimpleFrozenList()
     ) -> "BetoTransformer":
-        """Load the component from disk and verify its tokenizer."""
-        super().from_disk(path, exclude=exclude)
+        """Load the component from disk and verify its tokenizer and window limit."""
+        configured = self.model.attrs.get("max_length")
+        try:
+            super().from_disk(path, exclude=exclude)
+        except Exception as err:
+            raise BetoConfigError(
+                f"Could not load component '{self.name}' from '{path}': {type(err).__name__}: "
+                f"{err}. The saved pipeline is incomplete or corrupt (e.g. a truncated "
+                f"'{Path(path) / 'model'}'): save it again with nlp.to_disk(), or reinstall "
+                f"the packaged pipeline."
+            ) from err
+        self._keep_configured_max_length(configured)
         if self.model.transformer is not None:
             self.verify()
         return self
@@ -136,8 +168,10 @@ class BetoTransformer(Transformer):
     def from_bytes(
         self, bytes_data: bytes, *, exclude: Iterable[str] = SimpleFrozenList()
     ) -> "BetoTransformer":
-        """Load the component from bytes and verify its tokenizer."""
+        """Load the component from bytes and verify its tokenizer and window limit."""
+        configured = self.model.attrs.get("max_length")
         super().from_bytes(bytes_data, exclude=exclude)
+        self._keep_configured_max_length(configured)
         if self.model.transformer is not None:
             self.verify()
         return self
