@@ -52,7 +52,7 @@ def _trim_heap() -> None:
     """
     try:
         trim = ctypes.CDLL(None).malloc_trim
-    except (AttributeError, OSError):
+    except (AttributeError, OSError, TypeError):
         return
     trim(0)
 
