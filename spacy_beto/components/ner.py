@@ -1,12 +1,14 @@
 """The `beto_ner` component: spaCy's transition-based entity recognizer on BETO features."""
 
-from typing import Callable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 from spacy.language import Language
 from spacy.pipeline import EntityRecognizer
 from spacy.pipeline._parser_internals.transition_system import TransitionSystem
+from spacy.training import Example
 from thinc.api import Config, Model
 
+from .labels import check_labels_in_data
 from .listener import LISTENER_CONFIG_STR
 
 DEFAULT_NER_CONFIG_STR = (
@@ -23,6 +25,28 @@ nO = null
     + LISTENER_CONFIG_STR
 )
 DEFAULT_NER_MODEL = Config().from_str(DEFAULT_NER_CONFIG_STR)["model"]
+
+
+class BetoEntityRecognizer(EntityRecognizer):
+    """spaCy's entity recognizer; labels given in the config must occur in the data."""
+
+    def initialize(
+        self,
+        get_examples: Callable[[], Iterable[Example]],
+        *,
+        nlp: Optional[Language] = None,
+        labels: Optional[Any] = None,
+    ) -> None:
+        """Initialize as spaCy does, after checking that every given label has an entity."""
+        if labels is not None:
+            check_labels_in_data(
+                labels,
+                get_examples,
+                component=self.name,
+                seen_in=lambda eg: [ent.label_ for ent in eg.reference.ents],
+                what="an entity label",
+            )
+        super().initialize(get_examples, nlp=nlp, labels=labels)
 
 
 @Language.factory(
@@ -54,7 +78,7 @@ def make_beto_ner(
     """Create an entity recognizer (labels from the training data, e.g. PER/ORG/LOC/MISC) that
     listens to the preceding BETO transformer. Documents without entity annotation count as
     missing, in the loss and in scoring."""
-    return EntityRecognizer(
+    return BetoEntityRecognizer(
         nlp.vocab,
         model,
         name=name,

@@ -19,6 +19,7 @@ from thinc.api import Config, Model
 from thinc.types import Floats2d
 
 from ..errors import BetoConfigError
+from .labels import check_labels_in_data
 from .listener import LISTENER_CONFIG_STR
 
 DEFAULT_TEXTCAT_CONFIG_STR = (
@@ -91,6 +92,40 @@ class BetoTextCategorizer(TextCategorizer):
     @property
     def support_missing_values(self) -> bool:
         return True
+
+    def initialize(
+        self,
+        get_examples: Callable[[], Iterable[Example]],
+        *,
+        nlp: Optional[Language] = None,
+        labels: Optional[Iterable[str]] = None,
+        positive_label: Optional[str] = None,
+    ) -> None:
+        """Initialize as spaCy does; labels given in the config must occur in the data."""
+        if labels is not None:
+            labels = list(labels)
+            check_labels_in_data(
+                labels,
+                get_examples,
+                component=self.name,
+                seen_in=lambda eg: [cat for cat, value in eg.reference.cats.items() if value],
+                what="a positive category",
+            )
+        super().initialize(get_examples, nlp=nlp, labels=labels, positive_label=positive_label)
+
+    def predict(self, docs: Iterable[Doc]) -> Floats2d:
+        """Scores per document; a document without non-whitespace tokens scores 0.0 for every
+        label, whatever else is in the batch (spaCy does so only for all-empty batches)."""
+        docs = list(docs)
+        has_text = [i for i, doc in enumerate(docs) if any(not t.is_space for t in doc)]
+        if len(has_text) == len(docs):
+            return super().predict(docs)
+        scores = self.model.ops.alloc2f(len(docs), len(self.labels))
+        if has_text:
+            scores[self.model.ops.asarray1i(has_text)] = super().predict(
+                [docs[i] for i in has_text]
+            )
+        return scores
 
     def _examples_to_truth(
         self, examples: Iterable[Example]

@@ -1,8 +1,11 @@
 """`beto_transformer`: spacy-transformers' Transformer with BETO defaults and checks."""
 
+import contextlib
+import ctypes
 import logging
+import os
 from pathlib import Path
-from typing import Callable, Iterable, List, Optional, Union
+from typing import Any, Callable, Iterable, Iterator, List, Optional, Union
 
 from huggingface_hub.errors import HFValidationError
 from spacy.language import Language
@@ -14,9 +17,45 @@ from spacy_transformers.data_classes import FullTransformerBatch
 from thinc.api import Config, Model
 
 from ..errors import BetoConfigError
+from ..layers.model_dir import check_model_dir, looks_like_path
 from ..layers.tokenizer_checks import check_tokenizer, fix_pad_id
 
 logger = logging.getLogger(__name__)
+
+_pid = os.getpid()
+
+
+def _one_torch_thread_after_fork() -> None:
+    """In a forked child (e.g. nlp.pipe(n_process=2) on Linux), use one torch thread.
+
+    torch's intra-op thread pool does not survive fork: the child's first parallel op hangs.
+    """
+    global _pid
+    pid = os.getpid()
+    if pid == _pid:
+        return
+    _pid = pid
+    import torch
+
+    if torch.get_num_threads() > 1:
+        logger.info(
+            "Process %d was forked: torch set to 1 thread (its pool does not survive fork)", pid
+        )
+        torch.set_num_threads(1)
+
+
+def _trim_heap() -> None:
+    """Return freed heap memory to the OS (glibc's malloc_trim; a no-op elsewhere).
+
+    Tensors of ever-changing shapes leave glibc's heap fragmented: freed memory stays in the
+    process and RSS creeps up over long runs although nothing is leaked.
+    """
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (AttributeError, OSError, TypeError):
+        return
+    trim(0)
+
 
 BETO_CASED = "dccuchile/bert-base-spanish-wwm-cased"
 
@@ -61,9 +100,23 @@ class BetoTransformer(Transformer):
     ) -> None:
         """Load the transformer (hub name or directory), fix its pad id and check its tokenizer."""
         name = self.model.attrs["name"]
+        local = looks_like_path(str(name))
+        if local:
+            check_model_dir(Path(name).expanduser(), component=self.name)
         try:
             super().initialize(get_examples, nlp=nlp)
-        except (OSError, HFValidationError) as err:
+        except BetoConfigError:
+            raise
+        except Exception as err:
+            if not local and not isinstance(err, (OSError, HFValidationError)):
+                raise
+            if local:
+                raise BetoConfigError(
+                    f"Could not load the transformer in '{name}' for component '{self.name}': "
+                    f"{type(err).__name__}: {err}. A file in the directory is truncated or "
+                    f"corrupt (e.g. an interrupted copy of the weights): copy the model again "
+                    f"or rebuild it with `python -m spacy_beto build-mini`."
+                ) from err
             raise BetoConfigError(
                 f"Could not load the transformer '{name}' for component '{self.name}'. It is not "
                 f"a local directory with config.json, tokenizer and weights, and it could not be "
@@ -74,6 +127,38 @@ class BetoTransformer(Transformer):
         fix_pad_id(self.model.tokenizer, self.model.transformer, name=name)
         self.verify()
 
+    @contextlib.contextmanager
+    def memory_zone(self, mem: Any = None) -> Iterator[None]:
+        """Part of `nlp.memory_zone()`: at its end, give freed heap memory back to the OS."""
+        try:
+            yield
+        finally:
+            _trim_heap()
+
+    def predict(self, docs: Iterable[Doc]) -> FullTransformerBatch:
+        """Run the transformer; in a forked process, first limit torch to one thread."""
+        _one_torch_thread_after_fork()
+        return super().predict(docs)
+
+    def __reduce__(self) -> Any:
+        """Pickle without the batch a listener may still hold from the last update.
+
+        spacy-transformers clears a listener's batch when its head backpropagates; a head that
+        skipped its update (e.g. NER on a batch without entity annotation) leaves a closure
+        behind that cannot be pickled and is stale anyway.
+        """
+        for listener in self.listeners:
+            listener._batch_id = None
+            listener._outputs = None
+            listener._backprop = None
+        return super().__reduce__()
+
+    def _keep_configured_max_length(self, configured: Optional[int]) -> None:
+        """The config's max_length wins over the value saved with the weights (the windows are
+        already fitted to the configured value); verify() then checks it against the model."""
+        if configured is not None:
+            self.model.attrs["max_length"] = configured
+
     def verify(self) -> None:
         """Raise BetoConfigError if the tokenizer or model limits are misconfigured."""
         check_tokenizer(
@@ -81,13 +166,24 @@ class BetoTransformer(Transformer):
             self.model.transformer.config,
             name=self.model.attrs["name"],
             component=self.name,
+            max_length=self.model.attrs.get("max_length"),
         )
 
     def from_disk(
         self, path: Union[str, Path], *, exclude: Iterable[str] = SimpleFrozenList()
     ) -> "BetoTransformer":
-        """Load the component from disk and verify its tokenizer."""
-        super().from_disk(path, exclude=exclude)
+        """Load the component from disk and verify its tokenizer and window limit."""
+        configured = self.model.attrs.get("max_length")
+        try:
+            super().from_disk(path, exclude=exclude)
+        except Exception as err:
+            raise BetoConfigError(
+                f"Could not load component '{self.name}' from '{path}': {type(err).__name__}: "
+                f"{err}. The saved pipeline is incomplete or corrupt (e.g. a truncated "
+                f"'{Path(path) / 'model'}'): save it again with nlp.to_disk(), or reinstall "
+                f"the packaged pipeline."
+            ) from err
+        self._keep_configured_max_length(configured)
         if self.model.transformer is not None:
             self.verify()
         return self
@@ -95,8 +191,10 @@ class BetoTransformer(Transformer):
     def from_bytes(
         self, bytes_data: bytes, *, exclude: Iterable[str] = SimpleFrozenList()
     ) -> "BetoTransformer":
-        """Load the component from bytes and verify its tokenizer."""
+        """Load the component from bytes and verify its tokenizer and window limit."""
+        configured = self.model.attrs.get("max_length")
         super().from_bytes(bytes_data, exclude=exclude)
+        self._keep_configured_max_length(configured)
         if self.model.transformer is not None:
             self.verify()
         return self

@@ -9,6 +9,7 @@ from spacy.training import Corpus, Example
 from spacy.util import registry
 
 from ..errors import BetoConfigError
+from .reader import BetoCorpus
 
 
 class InterleavedCorpus:
@@ -96,7 +97,7 @@ def create_interleaved_corpus(
         if not Path(paths[name]).exists():
             raise BetoConfigError(f"InterleavedCorpus: {name} = {paths[name]} does not exist")
         corpora.append(
-            Corpus(paths[name], max_length=max_length, gold_preproc=gold_preproc, limit=limit)
+            BetoCorpus(paths[name], max_length=max_length, gold_preproc=gold_preproc, limit=limit)
         )
     return InterleavedCorpus(
         corpora,

@@ -40,9 +40,17 @@ def normalize(tokenizer: Any, text: str) -> str:
 
 
 def check_tokenizer(
-    tokenizer: Any, hf_config: Any, *, name: str, component: str = "transformer"
+    tokenizer: Any,
+    hf_config: Any,
+    *,
+    name: str,
+    component: str = "transformer",
+    max_length: Optional[int] = None,
 ) -> None:
-    """Raise BetoConfigError if the tokenizer breaks BETO's conventions or the model's limits."""
+    """Raise BetoConfigError if the tokenizer breaks BETO's conventions or the model's limits.
+
+    `max_length` is the component's window limit in word pieces (default: the tokenizer's).
+    """
     section = f"[components.{component}.model.tokenizer_config]"
     cased, accented = _vocab_profile(tokenizer)
     seen = normalize(tokenizer, PROBE)
@@ -79,11 +87,12 @@ def check_tokenizer(
             f"belong together. Use the vocab.txt the model was trained with."
         )
     max_pos = getattr(hf_config, "max_position_embeddings", None)
-    max_len = tokenizer.model_max_length
+    max_len = max(tokenizer.model_max_length, max_length or 0)
     if max_pos is not None and max_len > max_pos:
         raise BetoConfigError(
-            f"The tokenizer of '{name}' allows {max_len} word pieces per window, but the model has "
-            f"only {max_pos} positions. Set max_length = {max_pos} (or less) in "
+            f"Windows of '{name}' may hold {max_len} word pieces (max_length, or the tokenizer's "
+            f"model_max_length), but the model has only {max_pos} positions "
+            f"(max_position_embeddings). Set max_length = {max_pos} (or less) in "
             f"[components.{component}.model]."
         )
 

@@ -10,6 +10,7 @@ from spacy_transformers.layers import TransformerModel, split_trf_batch, trfs2ar
 from thinc.api import Model, chain
 from thinc.types import Floats2d, Ragged
 
+from .alignment import forward as beto_forward
 from .span_fitting import LengthFittedSpans
 
 
@@ -36,6 +37,8 @@ class BetoTransformerModel(TransformerModel):
             mixed_precision,
             dict(grad_scaler_config),
         )
+        # Tokens without word pieces (control/zero-width characters) get their window's [CLS].
+        self._func = beto_forward
         self.attrs["base_get_spans"] = get_spans
         self.attrs["max_length"] = max_length
         self.attrs["get_spans"] = LengthFittedSpans(get_spans, self, max_length)
