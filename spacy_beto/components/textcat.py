@@ -101,7 +101,8 @@ class BetoTextCategorizer(TextCategorizer):
         labels: Optional[Iterable[str]] = None,
         positive_label: Optional[str] = None,
     ) -> None:
-        """Initialize as spaCy does; labels given in the config must occur in the data."""
+        """Initialize as spaCy does (labels from `labels` or the data; labels given in the config
+        must occur in the data), then compute class weights if configured."""
         if labels is not None:
             labels = list(labels)
             check_labels_in_data(
@@ -112,6 +113,14 @@ class BetoTextCategorizer(TextCategorizer):
                 what="a positive category",
             )
         super().initialize(get_examples, nlp=nlp, labels=labels, positive_label=positive_label)
+        counts: Counter = Counter()
+        for eg in get_examples():
+            counts.update(
+                label for label in self.labels if eg.reference.cats.get(label, 0.0) == 1.0
+            )
+        self.cfg["class_weights"] = inverse_frequency_weights(
+            counts, mode=self.cfg.get("class_weighting", "none")
+        )
 
     def predict(self, docs: Iterable[Doc]) -> Floats2d:
         """Scores per document; a document without non-whitespace tokens scores 0.0 for every
@@ -148,25 +157,6 @@ class BetoTextCategorizer(TextCategorizer):
                     truths[i, j] = cats.get(label, 0.0)
                 not_missing[i, :] = 1.0
         return self.model.ops.asarray(truths), not_missing  # type: ignore[return-value]
-
-    def initialize(
-        self,
-        get_examples: Callable[[], Iterable[Example]],
-        *,
-        nlp: Optional[Language] = None,
-        labels: Optional[Iterable[str]] = None,
-        positive_label: Optional[str] = None,
-    ) -> None:
-        """Add labels (from `labels` or the data), then compute class weights if configured."""
-        super().initialize(get_examples, nlp=nlp, labels=labels, positive_label=positive_label)
-        counts: Counter = Counter()
-        for eg in get_examples():
-            counts.update(
-                label for label in self.labels if eg.reference.cats.get(label, 0.0) == 1.0
-            )
-        self.cfg["class_weights"] = inverse_frequency_weights(
-            counts, mode=self.cfg.get("class_weighting", "none")
-        )
 
     def _example_weights(self, examples: List[Example]) -> numpy.ndarray:
         """One weight per example: mean weight of its gold classes (1.0 without weighting)."""
