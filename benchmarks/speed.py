@@ -330,7 +330,7 @@ def main(
     threads: int = typer.Option(2, help="torch threads"),
     variants: str = typer.Option("a,b,c,d", help="Comma-separated variants (a,b,c,d,q)"),
     batch_size: int = typer.Option(256, help="nlp.pipe batch size (a, b, q)"),
-    hf_batch_size: int = typer.Option(1, help="HF pipeline batch size (1 = HF default)"),
+    hf_batch_size: int = typer.Option(16, help="HF pipeline batch size"),
     max_items: int = typer.Option(4096, help="Padded word pieces per encoder batch (d)"),
     warmup: int = typer.Option(32, help="Texts run before timing"),
     chunks: int = typer.Option(8, help="Interleave the variants over this many chunks"),
