@@ -1,5 +1,6 @@
 """Batch annotation: JSONL or plain-text lines in, one JSON record per line out, in order."""
 
+import itertools
 import json
 import logging
 import multiprocessing
@@ -139,8 +140,14 @@ def annotate_stream(
     os.environ.update({k: "1" for k in env_threads})
     try:
         with ctx.Pool(n_process, _init_worker, (str(model), batch_size)) as pool:
-            for records in pool.imap(_work, chunked(items, batch_size)):
-                yield from records
+            # A few tasks per worker at a time: memory stays bounded on huge inputs.
+            tasks = chunked(items, batch_size)
+            while True:
+                window = list(itertools.islice(tasks, 4 * n_process))
+                if not window:
+                    break
+                for records in pool.imap(_work, window):
+                    yield from records
     finally:
         for key, value in env_threads.items():
             if value is None:
