@@ -377,19 +377,21 @@ def main(
     for other in ("d", "b", "c"):
         if "a" in wps and other in wps:
             ratios[f"a_over_{other}"] = round(wps["a"] / wps[other], 3)
+    extra = {}
     if "q" in wps and "a" in wps:
-        ratios["q_over_a"] = round(wps["q"] / wps["a"], 3)
+        extra["q_over_a"] = round(wps["q"] / wps["a"], 3)
     rss = {k: round(v["peak_rss_mb"], 1) for k, v in results.items()}
     if "a" in rss and "d" in rss:
-        ratios["rss_a_over_d"] = round(rss["a"] / rss["d"], 3)
+        extra["rss_a_over_d"] = round(rss["a"] / rss["d"], 3)
     rows = [(k, NAMES[k], f"{wps[k]:.0f}", f"{rss[k]:.0f}") for k in results]
     msg.table(rows, header=("", "variant", "words/s", "peak RSS MB"), divider=True)
-    msg.table(list(ratios.items()), header=("ratio", "value"), divider=True)
+    msg.table(list({**ratios, **extra}.items()), header=("ratio", "value"), divider=True)
     if json_path:
         out = {
             "words_per_s": wps,
             "ratios": ratios,
             "peak_rss_mb": rss,
+            "other_ratios": extra,
             "details": results,
             "setup": {"n_texts": len(texts), "words": n_words, "chunks": chunks, **args},
         }
