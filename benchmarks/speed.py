@@ -31,8 +31,8 @@ NER_LABELS = ["PER", "ORG", "LOC", "MISC"]
 EMOTIONS = ["anger", "disgust", "fear", "joy", "sadness", "surprise", "others"]
 NAMES = {
     "a": "es_beto_trf (nlp.pipe)",
-    "a0": "(a), all levers off",
-    "a-sort": "(a), token-count batching",
+    "a0": "(a), no inference_mode, keep_trf_data",
+    "a+sort": "(a), word-piece sorted batches",
     "a-inf": "(a), no inference_mode",
     "a-keep": "(a), keep_trf_data",
     "b": "spaCy quickstart trf",
@@ -43,8 +43,8 @@ NAMES = {
 
 # Variants of (a) with inference levers switched off, to measure what each one pays.
 LEVERS_OFF = {
-    "a0": {"sort_by_wordpieces": False, "inference_mode": False, "keep_trf_data": True},
-    "a-sort": {"sort_by_wordpieces": False},
+    "a0": {"inference_mode": False, "keep_trf_data": True},
+    "a+sort": {"sort_by_wordpieces": True},
     "a-inf": {"inference_mode": False},
     "a-keep": {"keep_trf_data": True},
 }

@@ -14,8 +14,9 @@ TEXTS = [
     "Real Madrid",
 ] * 3
 
+# Each lever's non-default setting.
 LEVERS = {
-    "sort_by_wordpieces": False,
+    "sort_by_wordpieces": True,
     "inference_mode": False,
     "keep_trf_data": True,
 }

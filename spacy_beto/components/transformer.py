@@ -59,9 +59,9 @@ DEFAULT_CONFIG = Config().from_str(DEFAULT_CONFIG_STR)
 class BetoTransformer(Transformer):
     """A Transformer component that verifies BETO's tokenizer conventions on init and load.
 
-    At inference, documents are batched by word-piece length within the `pipe` buffer (order
-    preserved), the encoder runs under `torch.inference_mode()`, and unless `keep_trf_data` is
-    set, `doc._.trf_data` is dropped once every listening component has read it.
+    At inference, documents are batched by length within the `pipe` buffer (order preserved),
+    the encoder runs under `torch.inference_mode()`, and unless `keep_trf_data` is set,
+    `doc._.trf_data` is dropped once every listening component has read it.
     """
 
     def __init__(
@@ -99,7 +99,9 @@ class BetoTransformer(Transformer):
         install_extensions()
         for outer in minibatch(stream, batch_size):
             outer = list(outer)
-            if self.cfg.get("sort_by_wordpieces", True):
+            # Sorting by word pieces (an extra tokenizer pass, smaller batches) did not pay in
+            # benchmarks/speed.md, so spacy-transformers' token-count batching is the default.
+            if self.cfg.get("sort_by_wordpieces", False):
                 batches = length_batches(
                     outer, self.model.tokenizer, max_items=self.cfg["max_batch_items"]
                 )
