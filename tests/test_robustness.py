@@ -42,7 +42,17 @@ def outputs(doc):
 
 
 @pytest.fixture(scope="module")
-def processed(trained_nlp):
+def keep_trf_data(trained_nlp):
+    """Keep doc._.trf_data on the docs (dropped by default) so the tests can inspect it."""
+    cfg = trained_nlp.get_pipe("transformer").cfg
+    before = cfg.get("keep_trf_data", False)
+    cfg["keep_trf_data"] = True
+    yield
+    cfg["keep_trf_data"] = before
+
+
+@pytest.fixture(scope="module")
+def processed(trained_nlp, keep_trf_data):
     """{name: [doc from nlp(text), doc from pipe(batch_size=1), ... 8, ... 64]}."""
     texts = list(BAD_INPUTS.values())
     runs = [[trained_nlp(text) for text in texts]]
@@ -100,7 +110,7 @@ def test_docs_without_text_score_zero_whatever_the_batch(trained_nlp):
         assert sum(docs[1].cats.values()) == pytest.approx(1.0, abs=1e-5)
 
 
-def test_token_dropped_by_the_tokenizer_sees_its_window(trained_nlp):
+def test_token_dropped_by_the_tokenizer_sees_its_window(trained_nlp, keep_trf_data):
     """A control/zero-width token is aligned to its window's [CLS] piece."""
     doc = trained_nlp("Ana \x00 \u200b Pérez")
     data = doc._.trf_data

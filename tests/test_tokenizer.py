@@ -85,7 +85,8 @@ def test_unreachable_model_name_explains_offline(tmp_path, monkeypatch):
         init_transformer(tmp_path / "no-such-model")
 
 
-def test_long_document_every_token_gets_a_vector(trained_nlp):
+def test_long_document_every_token_gets_a_vector(trained_nlp, monkeypatch):
+    monkeypatch.setitem(trained_nlp.get_pipe("transformer").cfg, "keep_trf_data", True)
     words = "El Ayuntamiento de Málaga aprobó ayer el presupuesto de Ñuñoa".split()
     text = " ".join(words[i % len(words)] for i in range(1500))
     trf = trained_nlp.get_pipe("transformer")
@@ -102,7 +103,8 @@ def test_long_document_every_token_gets_a_vector(trained_nlp):
     assert (numpy.abs(vectors).sum(axis=1) > 0).all()
 
 
-def test_window_that_exceeds_512_pieces_is_split_not_truncated(trained_nlp):
+def test_window_that_exceeds_512_pieces_is_split_not_truncated(trained_nlp, monkeypatch):
+    monkeypatch.setitem(trained_nlp.get_pipe("transformer").cfg, "keep_trf_data", True)
     # 128-token windows of 9-letter pieces: each window has far more than 512 pieces.
     token = "ab" * 20
     text = " ".join([f"{token}.{token}"] * 200)

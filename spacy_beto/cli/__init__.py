@@ -10,4 +10,12 @@ app = typer.Typer(
 )
 
 # Commands register themselves on `app` when imported.
-from . import build_mini, convert, importers, model_card, report  # noqa: E402,F401
+from . import (  # noqa: E402,F401
+    annotate,
+    build_mini,
+    convert,
+    importers,
+    model_card,
+    quantize,
+    report,
+)

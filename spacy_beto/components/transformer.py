@@ -11,14 +11,20 @@ from huggingface_hub.errors import HFValidationError
 from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.training import Example
-from spacy.util import SimpleFrozenList
+from spacy.util import SimpleFrozenList, minibatch
+from spacy.vocab import Vocab
 from spacy_transformers import Transformer
 from spacy_transformers.data_classes import FullTransformerBatch
+from spacy_transformers.layers.listener import TransformerListener
+from spacy_transformers.pipeline_component import install_extensions
+from spacy_transformers.util import batch_by_length
 from thinc.api import Config, Model
 
 from ..errors import BetoConfigError
+from ..layers.inference import PENDING_KEY, consuming_listener_forward, length_batches
 from ..layers.model_dir import check_model_dir, looks_like_path
 from ..layers.tokenizer_checks import check_tokenizer, fix_pad_id
+from ..quantize import INT8, QUANTIZE_KEY, is_quantized, quantize_transformer
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +96,80 @@ DEFAULT_CONFIG = Config().from_str(DEFAULT_CONFIG_STR)
 
 
 class BetoTransformer(Transformer):
-    """A Transformer component that verifies BETO's tokenizer conventions on init and load."""
+    """A Transformer component that verifies BETO's tokenizer conventions on init and load.
+
+    At inference, documents are batched by length within the `pipe` buffer (order preserved),
+    the encoder runs under `torch.inference_mode()`, and unless `keep_trf_data` is set,
+    `doc._.trf_data` is dropped once every listening component has read it.
+    """
+
+    def __init__(
+        self,
+        vocab: Vocab,
+        model: Model[List[Doc], FullTransformerBatch],
+        set_extra_annotations: Callable = lambda docs, trf_data: None,
+        *,
+        name: str = "transformer",
+        max_batch_items: int = 4096,
+        keep_trf_data: bool = False,
+    ) -> None:
+        super().__init__(
+            vocab,
+            model,
+            set_extra_annotations,
+            name=name,
+            max_batch_items=max_batch_items,
+        )
+        self.cfg["keep_trf_data"] = keep_trf_data
+
+    @property
+    def keep_trf_data(self) -> bool:
+        """Whether doc._.trf_data stays on the docs after the listeners read it."""
+        return bool(self.cfg.get("keep_trf_data", True))
+
+    def add_listener(self, listener: TransformerListener, component_name: str) -> None:
+        """Add a listener; at inference it counts its reads so trf_data can be dropped."""
+        super().add_listener(listener, component_name)
+        listener._func = consuming_listener_forward
+
+    def pipe(self, stream: Iterable[Doc], *, batch_size: int = 128) -> Iterator[Doc]:
+        """Annotate docs in buffers of `batch_size`, run in word-piece-length-sorted sub-batches
+        of at most `max_batch_items` padded word pieces; yield them in input order."""
+        install_extensions()
+        for outer in minibatch(stream, batch_size):
+            outer = list(outer)
+            # Sorting by word pieces (an extra tokenizer pass, smaller batches) did not pay in
+            # benchmarks/speed.md, so spacy-transformers' token-count batching is the default.
+            if self.cfg.get("sort_by_wordpieces", False):
+                batches = length_batches(
+                    outer, self.model.tokenizer, max_items=self.cfg["max_batch_items"]
+                )
+            else:  # spacy-transformers' own batching (by token count)
+                batches = batch_by_length(outer, self.cfg["max_batch_items"])
+            for indices in batches:
+                subbatch = [outer[i] for i in indices]
+                self.set_annotations(subbatch, self.predict(subbatch))
+            yield from outer
+
+    def predict(self, docs: Iterable[Doc]) -> FullTransformerBatch:
+        """Run the encoder without autograd bookkeeping (torch.inference_mode); in a forked
+        process, first limit torch to one thread."""
+        _one_torch_thread_after_fork()
+        if not self.cfg.get("inference_mode", True):
+            return super().predict(docs)
+        import torch
+
+        with torch.inference_mode():
+            return super().predict(docs)
+
+    def set_annotations(self, docs: Iterable[Doc], predictions: FullTransformerBatch) -> None:
+        """Set doc._.trf_data; without keep_trf_data, mark it to drop after the listeners."""
+        docs = list(docs)
+        super().set_annotations(docs, predictions)
+        n_listening = len(self.listening_components)
+        if not self.keep_trf_data and n_listening:
+            for doc in docs:
+                doc.user_data[PENDING_KEY] = n_listening
 
     def initialize(
         self,
@@ -134,11 +213,6 @@ class BetoTransformer(Transformer):
             yield
         finally:
             _trim_heap()
-
-    def predict(self, docs: Iterable[Doc]) -> FullTransformerBatch:
-        """Run the transformer; in a forked process, first limit torch to one thread."""
-        _one_torch_thread_after_fork()
-        return super().predict(docs)
 
     def __reduce__(self) -> Any:
         """Pickle without the batch a listener may still hold from the last update.
@@ -186,6 +260,7 @@ class BetoTransformer(Transformer):
         self._keep_configured_max_length(configured)
         if self.model.transformer is not None:
             self.verify()
+            self._maybe_quantize()
         return self
 
     def from_bytes(
@@ -197,7 +272,32 @@ class BetoTransformer(Transformer):
         self._keep_configured_max_length(configured)
         if self.model.transformer is not None:
             self.verify()
+            self._maybe_quantize()
         return self
+
+    def _maybe_quantize(self) -> None:
+        if self.cfg.get(QUANTIZE_KEY) == INT8:
+            quantize_transformer(self)
+
+    def to_disk(
+        self, path: Union[str, Path], *, exclude: Iterable[str] = SimpleFrozenList()
+    ) -> None:
+        """Save the component (fp32 weights; see `python -m spacy_beto quantize`)."""
+        self._check_not_quantized()
+        super().to_disk(path, exclude=exclude)
+
+    def to_bytes(self, *, exclude: Iterable[str] = SimpleFrozenList()) -> bytes:
+        """Serialize the component (fp32 weights only)."""
+        self._check_not_quantized()
+        return super().to_bytes(exclude=exclude)
+
+    def _check_not_quantized(self) -> None:
+        if is_quantized(self):
+            raise BetoConfigError(
+                f"Component '{self.name}' holds an int8-quantized encoder, which cannot be "
+                f"saved. Save the fp32 pipeline and run `python -m spacy_beto quantize IN OUT`: "
+                f"the written pipeline keeps fp32 weights and is quantized when loaded."
+            )
 
 
 @Language.factory(
@@ -207,6 +307,7 @@ class BetoTransformer(Transformer):
         "model": DEFAULT_CONFIG["model"],
         "set_extra_annotations": DEFAULT_CONFIG["set_extra_annotations"],
         "max_batch_items": 4096,
+        "keep_trf_data": False,
     },
 )
 def make_beto_transformer(
@@ -215,12 +316,18 @@ def make_beto_transformer(
     model: Model[List[Doc], FullTransformerBatch],
     set_extra_annotations: Callable[[List[Doc], FullTransformerBatch], None],
     max_batch_items: int,
+    keep_trf_data: bool,
 ) -> BetoTransformer:
-    """Create the BETO transformer embedding layer that `beto_ner` and `beto_textcat` listen to."""
+    """Create the BETO transformer embedding layer that `beto_ner` and `beto_textcat` listen to.
+
+    `max_batch_items`: padded word pieces per encoder batch. `keep_trf_data`: keep the full
+    transformer outputs in doc._.trf_data after the listening components ran (memory grows with
+    every kept doc); by default they are dropped once all listeners have read them."""
     return BetoTransformer(
         nlp.vocab,
         model,
         set_extra_annotations,
         max_batch_items=max_batch_items,
+        keep_trf_data=keep_trf_data,
         name=name,
     )

@@ -50,7 +50,8 @@ def create_corpus_reader(
     """Read a .spacy file or a directory of them, as spacy.Corpus.v1 does, with clear errors."""
     if path is None:
         raise CorpusError(
-            "No corpus path: set [paths] train and dev (e.g. --paths.train corpus/train.spacy)."
+            "No corpus path: set the [paths] of the training and dev corpora "
+            "(e.g. --paths.dev data/dev)."
         )
     if not Path(path).exists():
         raise CorpusError(
