@@ -10,4 +10,4 @@ app = typer.Typer(
 )
 
 # Commands register themselves on `app` when imported.
-from . import build_mini, convert, importers, model_card  # noqa: E402,F401
+from . import build_mini, convert, importers, model_card, pretrain  # noqa: E402,F401
