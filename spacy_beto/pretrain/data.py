@@ -7,9 +7,10 @@ and byte offset, batches of the chunk consumed) is enough to resume at the same 
 shuffling and masking random generators are seeded from (seed, epoch, chunk, batch), so a
 resumed run sees exactly the batches an uninterrupted run would.
 
-Bad input: a missing, binary (NUL bytes) or non-UTF-8 file is a CorpusError before training
-starts; an empty file is skipped with a warning; single lines that are too long, not UTF-8,
-contain NUL bytes or are invalid JSONL are skipped and counted in `DataStats`.
+Bad input: a missing file, a binary one (NUL bytes in its first 64 KB) or one in another
+8-bit encoding is a CorpusError before training starts; an empty file is skipped with a
+warning; single lines that are too long, not UTF-8, contain NUL bytes or are invalid JSONL are
+skipped and counted in `DataStats`. No text at all is a CorpusError before the first step.
 """
 
 import json
@@ -101,19 +102,36 @@ def check_files(paths: Iterable[Union[str, Path]]) -> Tuple[List[Path], int]:
                 f"{path}: binary file (NUL bytes in its first {len(head)} bytes), not text. "
                 f"Give plain UTF-8 text, one sentence or document per line."
             )
-        try:
-            head.decode("utf8")
-        except UnicodeDecodeError as err:
-            # A multi-byte character cut at the end of the sniffed block is fine.
-            if err.start < len(head) - 3:
-                raise CorpusError(
-                    f"{path}: not UTF-8 text (invalid byte at offset {err.start}); re-encode it, "
-                    f"e.g. `iconv -f latin1 -t utf-8`."
-                ) from err
+        if _legacy_encoding(head):
+            raise CorpusError(
+                f"{path}: not UTF-8 text (its first {len(head)} bytes have invalid UTF-8 and no "
+                f"valid non-ASCII UTF-8: a legacy encoding such as Latin-1?). Re-encode it, "
+                f"e.g. `iconv -f latin1 -t utf-8`."
+            )
         usable.append(path)
     if not usable:
         raise CorpusError("No text to pretrain on: all input files are empty.")
     return usable, n_empty
+
+
+def _legacy_encoding(head: bytes) -> bool:
+    """True if `head` has lines that are not UTF-8 and none with valid non-ASCII UTF-8.
+
+    A UTF-8 file with a few stray bytes is read, its bad lines skipped and counted; a file in
+    another 8-bit encoding is an error.
+    """
+    bad = non_ascii = 0
+    lines = head.split(b"\n")
+    if len(head) == SNIFF_BYTES and len(lines) > 1:
+        lines = lines[:-1]  # the last one may be cut mid-character
+    for line in lines:
+        try:
+            line.decode("utf8")
+        except UnicodeDecodeError:
+            bad += 1
+            continue
+        non_ascii += not line.isascii()
+    return bad > 0 and non_ascii == 0
 
 
 def read_lines(
@@ -369,7 +387,9 @@ class PretrainingData:
         else:
             pairs = [(sent, None, NO_PAIR) for doc in docs for sent in doc]
         texts = [a for a, _, _ in pairs] + [b for _, b, _ in pairs if b is not None]
-        enc = self.tokenizer(texts, add_special_tokens=False, return_attention_mask=False)
+        enc = self.tokenizer(
+            texts, add_special_tokens=False, return_attention_mask=False, verbose=False
+        )
         pieces = [(enc["input_ids"][i], enc.word_ids(i)) for i in range(len(texts))]
         b_index = len(pairs)
         examples: List[Example] = []
