@@ -1,6 +1,8 @@
 """`pretrain`: whole-word-masking MLM (+ optional NSP) on raw text, BETO style."""
 
 import logging
+import signal
+import threading
 from pathlib import Path
 from typing import List, Optional
 
@@ -72,15 +74,22 @@ def pretrain_cli(
         )
         source = init or config
         msg.info(f"Pretraining {source} on {len(texts)} input(s) -> {output}")
-        result = pretrain(
-            texts,
-            output=output,
-            init=init,
-            config_dir=str(config) if config is not None else None,
-            dev=dev,
-            config=cfg,
-            resume=resume,
-        )
+        # SIGTERM (a job scheduler, `kill`) stops like Ctrl-C: a checkpoint is written first.
+        main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _interrupt) if main_thread else None
+        try:
+            result = pretrain(
+                texts,
+                output=output,
+                init=init,
+                config_dir=str(config) if config is not None else None,
+                dev=dev,
+                config=cfg,
+                resume=resume,
+            )
+        finally:
+            if main_thread:
+                signal.signal(signal.SIGTERM, previous)
     if result.curve:
         last = result.curve[-1]
         msg.good(
@@ -89,3 +98,7 @@ def pretrain_cli(
         )
     else:
         msg.good(f"Wrote {output} after {result.steps} steps")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
