@@ -207,6 +207,7 @@ def pretrain(
             torch.cuda.set_rng_state(rng["cuda"], device)
         step, curve, words_seen = state["step"], state["curve"], state["words_seen"]
         position = Position.from_dict(state["position"])
+        data.stats.update(position.stats)
         logger.info("Resuming from %s at step %d", latest, step)
     elif dev_batches is not None:
         curve.append(_dev_point(model, dev_batches, cfg, step=0, train_loss=None))
