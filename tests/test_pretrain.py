@@ -248,6 +248,9 @@ def test_resume_refuses_changed_settings(tmp_path, corpus_lines, tiny_model_dir)
     other = PretrainConfig(max_steps=2, batch_size=4, checkpoint_every=1)
     with pytest.raises(BetoConfigError, match="batch_size"):
         pretrain(texts, output=tmp_path / "o", init=str(tiny_model_dir), config=other, resume=True)
+    moved = [write(tmp_path / "other.txt", corpus_lines[:40])]
+    with pytest.raises(BetoConfigError, match="same text files"):
+        pretrain(moved, output=tmp_path / "o", init=str(tiny_model_dir), config=cfg, resume=True)
 
 
 def test_output_loads_into_automodel_and_beto_transformer(tmp_path, corpus_lines, tiny_model_dir):

@@ -180,6 +180,12 @@ def pretrain(
         chunk_lines=cfg.chunk_lines,
         max_line_bytes=cfg.max_line_bytes,
     )
+    files = [str(path.resolve()) for path in data.files]
+    if state and state.get("files", files) != files:
+        raise BetoConfigError(
+            f"Cannot resume from {latest}: it was trained on {state['files']}, not {files}. "
+            f"Give the same text files as the interrupted run."
+        )
     dev_batches = None
     if dev is not None:
         dev_data = PretrainingData(
@@ -226,6 +232,7 @@ def pretrain(
                 "curve": curve,
                 "words_seen": words_seen,
                 "config": asdict(cfg),
+                "files": files,
             },
             device=device,
             keep=cfg.keep_checkpoints,
