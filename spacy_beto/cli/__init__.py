@@ -16,6 +16,7 @@ from . import (  # noqa: E402,F401
     convert,
     importers,
     model_card,
+    pretrain,
     quantize,
     report,
 )

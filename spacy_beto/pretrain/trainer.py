@@ -1,0 +1,461 @@
+"""Masked-language-model pretraining of a BERT encoder, with checkpoints and exact resume.
+
+The model is a `BertForPreTraining` (encoder + MLM head + NSP head). Loss:
+L = L_MLM + nsp_weight * L_NSP. The output directory is a Hugging Face model directory:
+`AutoModel.from_pretrained` (and so `beto_transformer`) reads its encoder weights, and
+`pretrain --init` continues from it.
+
+A checkpoint (OUTPUT/checkpoints/step-N) holds the model, optimizer, scheduler, torch RNG
+state and data position; `resume=True` continues from the newest one exactly where it
+stopped. Ctrl-C between updates and errors in reading the data write a checkpoint first.
+"""
+
+import json
+import logging
+import math
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+from ..errors import BetoConfigError
+from .data import MAX_LINE_BYTES, Position, PretrainingData
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINTS = "checkpoints"
+METRICS = "pretrain-metrics.json"
+# Settings that shape the data stream or the optimisation: a resumed run must keep them.
+RESUME_KEYS = (
+    "max_steps",
+    "batch_size",
+    "lr",
+    "warmup_steps",
+    "weight_decay",
+    "max_grad_norm",
+    "nsp_weight",
+    "max_length",
+    "seed",
+    "word_rate",
+    "chunk_lines",
+    "max_line_bytes",
+)
+
+
+@dataclass
+class PretrainConfig:
+    """Pretraining settings; see `python -m spacy_beto pretrain --help`."""
+
+    max_steps: int = 10_000
+    batch_size: int = 32
+    lr: float = 1e-4
+    warmup_steps: Optional[int] = None  # default: 10 % of max_steps
+    weight_decay: float = 0.01
+    max_grad_norm: float = 1.0
+    nsp_weight: float = 0.0
+    max_length: int = 128
+    seed: int = 0
+    word_rate: float = 0.15
+    chunk_lines: int = 10_000
+    max_line_bytes: int = MAX_LINE_BYTES
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 2
+    eval_every: int = 1000
+    log_every: int = 50
+    dev_max_lines: int = 2000
+    max_minutes: Optional[float] = None
+    device: str = "cpu"
+    bf16: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("max_steps", "batch_size", "checkpoint_every", "eval_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise BetoConfigError(f"{name} must be a positive integer.")
+        if self.lr <= 0:
+            raise BetoConfigError(f"lr must be positive, got {self.lr}.")
+        if self.nsp_weight < 0:
+            raise BetoConfigError(f"nsp_weight must be >= 0, got {self.nsp_weight}.")
+        if not 0 < self.word_rate < 1:
+            raise BetoConfigError(f"word_rate must be in (0, 1), got {self.word_rate}.")
+        if self.warmup_steps is None:
+            self.warmup_steps = self.max_steps // 10
+
+
+@dataclass
+class PretrainResult:
+    """What a run produced: the model directory, steps done and the dev curve."""
+
+    output: Path
+    steps: int
+    curve: List[Dict[str, float]] = field(default_factory=list)
+    stats: Dict[str, int] = field(default_factory=dict)
+
+
+def load_model(*, init: Optional[str], config_dir: Optional[str], seed: int) -> Tuple[Any, Any]:
+    """(BertForPreTraining, fast tokenizer) from weights (`init`) or a config (`config_dir`).
+
+    `init` is a model directory or hub name (continued pretraining; missing MLM/NSP heads are
+    initialised randomly); `config_dir` is a directory with config.json and a tokenizer, e.g.
+    from `build-mini`, whose architecture is trained from scratch with random weights.
+    """
+    import torch
+    from transformers import AutoConfig, AutoTokenizer, BertForPreTraining
+
+    if (init is None) == (config_dir is None):
+        raise BetoConfigError("Give exactly one of --init MODEL (weights) or --config DIR.")
+    source = str(init or config_dir)
+    try:
+        hf_config = AutoConfig.from_pretrained(source)
+        tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True)
+    except OSError as err:
+        raise BetoConfigError(
+            f"Cannot load '{source}': {err}. Offline, point --init/--config at a local "
+            f"directory with config.json and vocab.txt (e.g. from build-mini)."
+        ) from err
+    if hf_config.model_type != "bert":
+        raise BetoConfigError(
+            f"'{source}' is a {hf_config.model_type} model; pretraining supports BERT (BETO)."
+        )
+    if not tokenizer.is_fast:
+        raise BetoConfigError(f"'{source}' has no fast tokenizer (tokenizer.json or vocab.txt).")
+    if len(tokenizer) > hf_config.vocab_size:
+        raise BetoConfigError(
+            f"'{source}': tokenizer has {len(tokenizer)} entries, the model {hf_config.vocab_size}."
+        )
+    hf_config.pad_token_id = tokenizer.pad_token_id
+    torch.manual_seed(seed)
+    if init is not None:
+        model = BertForPreTraining.from_pretrained(source, config=hf_config)
+    else:
+        model = BertForPreTraining(hf_config)
+    return model, tokenizer
+
+
+def pretrain(
+    texts: Sequence[Union[str, Path]],
+    *,
+    output: Union[str, Path],
+    init: Optional[str] = None,
+    config_dir: Optional[str] = None,
+    dev: Optional[Union[str, Path]] = None,
+    config: Optional[PretrainConfig] = None,
+    resume: bool = False,
+    on_step: Optional[Callable[[int], None]] = None,
+) -> PretrainResult:
+    """Pretrain with whole-word-masking MLM (+ NSP if config.nsp_weight > 0) on `texts`.
+
+    `on_step(step)` is called after each update (tests use it to interrupt a run).
+    """
+    import torch
+
+    cfg = config or PretrainConfig()
+    output = Path(output)
+    ckpt_root = output / CHECKPOINTS
+    latest = latest_checkpoint(ckpt_root)
+    state: Dict[str, Any] = {}
+    if latest is not None and not resume:
+        raise BetoConfigError(
+            f"{output} has checkpoints ({latest.name}): pass --resume to continue that run, or "
+            f"use a new --output directory."
+        )
+    if resume and latest is None:
+        logger.info("No checkpoint in %s: starting from the beginning", ckpt_root)
+    if resume and latest is not None:
+        state = json.loads((latest / "state.json").read_text(encoding="utf8"))
+        _check_resume_config(state["config"], cfg, latest)
+        model, tokenizer = load_model(init=str(latest), config_dir=None, seed=cfg.seed)
+    else:
+        model, tokenizer = load_model(init=init, config_dir=config_dir, seed=cfg.seed)
+    device = torch.device(cfg.device)
+    model.to(device)
+    data = PretrainingData(
+        texts,
+        tokenizer=tokenizer,
+        batch_size=cfg.batch_size,
+        max_length=cfg.max_length,
+        nsp=cfg.nsp_weight > 0,
+        seed=cfg.seed,
+        word_rate=cfg.word_rate,
+        chunk_lines=cfg.chunk_lines,
+        max_line_bytes=cfg.max_line_bytes,
+    )
+    files = [str(path.resolve()) for path in data.files]
+    if state and state.get("files", files) != files:
+        raise BetoConfigError(
+            f"Cannot resume from {latest}: it was trained on {state['files']}, not {files}. "
+            f"Give the same text files as the interrupted run."
+        )
+    dev_batches = None
+    if dev is not None:
+        dev_data = PretrainingData(
+            [dev],
+            tokenizer=tokenizer,
+            batch_size=cfg.batch_size,
+            max_length=cfg.max_length,
+            nsp=False,
+            seed=cfg.seed,
+            word_rate=cfg.word_rate,
+            max_line_bytes=cfg.max_line_bytes,
+        )
+        dev_batches = dev_data.one_pass(max_lines=cfg.dev_max_lines)
+    optimizer, scheduler = _optimizer(model, cfg)
+    step = 0
+    position = Position()
+    curve: List[Dict[str, float]] = []
+    words_seen = 0
+    if state:
+        optimizer.load_state_dict(torch.load(latest / "optimizer.pt", map_location=device))
+        scheduler.load_state_dict(torch.load(latest / "scheduler.pt"))
+        rng = torch.load(latest / "rng.pt")
+        torch.set_rng_state(rng["cpu"])
+        if device.type == "cuda" and rng.get("cuda") is not None:
+            torch.cuda.set_rng_state(rng["cuda"], device)
+        step, curve, words_seen = state["step"], state["curve"], state["words_seen"]
+        position = Position.from_dict(state["position"])
+        data.stats.update(position.stats)
+        logger.info("Resuming from %s at step %d", latest, step)
+    elif dev_batches is not None:
+        curve.append(_dev_point(model, dev_batches, cfg, step=0, train_loss=None))
+
+    def save_checkpoint() -> None:
+        _write_checkpoint(
+            ckpt_root,
+            step=step,
+            model=model,
+            tokenizer=tokenizer,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            state={
+                "step": step,
+                "position": position.to_dict(),
+                "curve": curve,
+                "words_seen": words_seen,
+                "config": asdict(cfg),
+                "files": files,
+            },
+            device=device,
+            keep=cfg.keep_checkpoints,
+        )
+
+    start_time = time.time()
+    window = {"loss": 0.0, "mlm": 0.0, "nsp": 0.0, "steps": 0, "words": 0, "time": start_time}
+    stream = data.batches(start=position)
+    updating = False
+    run_words = 0
+    try:
+        while step < cfg.max_steps:
+            if cfg.max_minutes is not None and time.time() - start_time > 60 * cfg.max_minutes:
+                logger.info("Time limit of %s minutes reached at step %d", cfg.max_minutes, step)
+                break
+            batch, next_position = next(stream)
+            model.train()
+            mlm, nsp = _losses(model, batch, cfg, device)
+            loss = mlm if nsp is None else mlm + cfg.nsp_weight * nsp
+            loss.backward()
+            updating = True
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step, position = step + 1, next_position
+            updating = False
+            words_seen += batch["n_words"]
+            run_words += batch["n_words"]
+            window["loss"] += float(loss.detach())
+            window["mlm"] += float(mlm.detach())
+            window["nsp"] += float(nsp.detach()) if nsp is not None else 0.0
+            window["steps"] += 1
+            window["words"] += batch["n_words"]
+            if step % cfg.log_every == 0 or step == cfg.max_steps:
+                _log_progress(step, cfg, window, scheduler.get_last_lr()[0])
+            if dev_batches is not None and (step % cfg.eval_every == 0 or step == cfg.max_steps):
+                train_loss = window["mlm"] / max(window["steps"], 1)
+                curve.append(_dev_point(model, dev_batches, cfg, step=step, train_loss=train_loss))
+            if step % cfg.log_every == 0:
+                window.update(loss=0.0, mlm=0.0, nsp=0.0, steps=0, words=0, time=time.time())
+            if step % cfg.checkpoint_every == 0:
+                save_checkpoint()
+            if on_step is not None:
+                on_step(step)
+    except BaseException:
+        # Ctrl-C or a data error between updates: keep the work done so far.
+        if not updating and step > 0:
+            logger.warning("Interrupted at step %d: writing a checkpoint to resume from", step)
+            save_checkpoint()
+        raise
+    if step % cfg.checkpoint_every != 0:
+        save_checkpoint()
+    if dev_batches is not None and (not curve or curve[-1]["step"] != step):
+        curve.append(_dev_point(model, dev_batches, cfg, step=step, train_loss=None))
+    _save_model(output, model, tokenizer)
+    stats = data.stats.to_dict()
+    elapsed = time.time() - start_time
+    metrics = {
+        "steps": step,
+        "words_seen": words_seen,
+        "seconds_this_run": round(elapsed, 1),
+        "words_per_second_this_run": round(run_words / max(elapsed, 1e-9), 1),
+        "curve": curve,
+        "data": stats,
+        "config": asdict(cfg),
+    }
+    (output / METRICS).write_text(json.dumps(metrics, indent=2), encoding="utf8")
+    logger.info("Wrote the pretrained model to %s (%d steps)", output, step)
+    return PretrainResult(output=output, steps=step, curve=curve, stats=stats)
+
+
+def latest_checkpoint(root: Path) -> Optional[Path]:
+    """The checkpoint directory with the highest step under `root`, if any."""
+    if not root.is_dir():
+        return None
+    done = [p for p in root.glob("step-*") if p.is_dir() and (p / "state.json").exists()]
+    return max(done, key=lambda p: int(p.name.split("-")[1]), default=None)
+
+
+def _check_resume_config(saved: Dict[str, Any], cfg: PretrainConfig, where: Path) -> None:
+    diffs = [
+        f"{key}: checkpoint {saved.get(key)!r}, now {getattr(cfg, key)!r}"
+        for key in RESUME_KEYS
+        if saved.get(key) != getattr(cfg, key)
+    ]
+    if diffs:
+        raise BetoConfigError(
+            f"Cannot resume from {where} with different settings ({'; '.join(diffs)}). "
+            f"Use the settings of the interrupted run."
+        )
+
+
+def _optimizer(model: Any, cfg: PretrainConfig) -> Tuple[Any, Any]:
+    """AdamW without weight decay on biases and LayerNorm; linear warmup then linear decay."""
+    import torch
+    from transformers import get_linear_schedule_with_warmup
+
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        (no_decay if name.endswith("bias") or "LayerNorm" in name else decay).append(param)
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": decay, "weight_decay": cfg.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=cfg.lr,
+        betas=(0.9, 0.999),
+        eps=1e-6,
+    )
+    scheduler = get_linear_schedule_with_warmup(optimizer, cfg.warmup_steps, cfg.max_steps)
+    return optimizer, scheduler
+
+
+def _losses(model: Any, batch: Dict[str, Any], cfg: PretrainConfig, device: Any) -> Tuple[Any, Any]:
+    """(MLM loss, NSP loss or None); the MLM head runs on the masked positions only."""
+    import torch
+    import torch.nn.functional as F
+
+    labels = batch["labels"].to(device)
+    autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=cfg.bf16)
+    with autocast:
+        out = model.bert(
+            input_ids=batch["input_ids"].to(device),
+            attention_mask=batch["attention_mask"].to(device),
+            token_type_ids=batch["token_type_ids"].to(device),
+        )
+        selected = labels != -100
+        logits = model.cls.predictions(out[0][selected])
+    mlm = F.cross_entropy(logits.float(), labels[selected])
+    nsp = None
+    nsp_labels = batch["next_sentence_label"].to(device)
+    if cfg.nsp_weight > 0 and bool((nsp_labels != -100).any()):
+        with autocast:
+            nsp_logits = model.cls.seq_relationship(out[1])
+        nsp = F.cross_entropy(nsp_logits.float(), nsp_labels, ignore_index=-100)
+    return mlm, nsp
+
+
+def _dev_point(
+    model: Any,
+    batches: List[Dict[str, Any]],
+    cfg: PretrainConfig,
+    *,
+    step: int,
+    train_loss: Optional[float],
+) -> Dict[str, float]:
+    """Held-out MLM loss (mean over masked pieces) and perplexity, with fixed masks."""
+    import torch
+
+    device = next(model.parameters()).device
+    model.eval()
+    total, n = 0.0, 0
+    with torch.no_grad():
+        for batch in batches:
+            mlm, _ = _losses(model, batch, cfg, device)
+            k = int((batch["labels"] != -100).sum())
+            total += float(mlm) * k
+            n += k
+    loss = total / max(n, 1)
+    point = {"step": step, "dev_loss": round(loss, 4), "dev_perplexity": round(math.exp(loss), 2)}
+    if train_loss is not None:
+        point["train_loss"] = round(train_loss, 4)
+    logger.info("step %d: dev MLM loss %.4f, perplexity %.2f", step, loss, point["dev_perplexity"])
+    return point
+
+
+def _log_progress(step: int, cfg: PretrainConfig, window: Dict[str, float], lr: float) -> None:
+    n = max(window["steps"], 1)
+    seconds = max(time.time() - window["time"], 1e-9)
+    nsp = f", NSP {window['nsp'] / n:.4f}" if cfg.nsp_weight > 0 else ""
+    logger.info(
+        "step %d/%d: loss %.4f (MLM %.4f%s), lr %.2e, %.0f words/s",
+        step,
+        cfg.max_steps,
+        window["loss"] / n,
+        window["mlm"] / n,
+        nsp,
+        lr,
+        window["words"] / seconds,
+    )
+
+
+def _save_model(directory: Path, model: Any, tokenizer: Any) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(directory))
+    tokenizer.save_pretrained(str(directory))
+
+
+def _write_checkpoint(
+    root: Path,
+    *,
+    step: int,
+    model: Any,
+    tokenizer: Any,
+    optimizer: Any,
+    scheduler: Any,
+    state: Dict[str, Any],
+    device: Any,
+    keep: int,
+) -> Path:
+    """Write checkpoint step-N atomically (temp dir, then rename); keep the newest `keep`."""
+    import torch
+
+    final = root / f"step-{step:08d}"
+    tmp = root / f".tmp-step-{step:08d}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    _save_model(tmp, model, tokenizer)
+    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+    torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
+    rng = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        rng["cuda"] = torch.cuda.get_rng_state(device)
+    torch.save(rng, tmp / "rng.pt")
+    (tmp / "state.json").write_text(json.dumps(state, indent=2), encoding="utf8")
+    shutil.rmtree(final, ignore_errors=True)
+    tmp.rename(final)
+    old = sorted(
+        (p for p in root.glob("step-*") if p.is_dir()), key=lambda p: int(p.name.split("-")[1])
+    )
+    for path in old[: max(len(old) - max(keep, 1), 0)]:
+        shutil.rmtree(path, ignore_errors=True)
+    logger.info("Checkpoint %s", final)
+    return final
