@@ -101,10 +101,14 @@ def test_factory_option_keep_trf_data(tiny_model_dir):
     assert nlp.config["components"]["beto_transformer"]["keep_trf_data"] is True
 
 
-def test_training_after_inference_still_works(trained_nlp, ner_records, emotion_records):
-    from .conftest import make_examples
+def test_training_after_inference_still_works(
+    trained_nlp, tiny_model_dir, ner_records, emotion_records
+):
+    from .conftest import build_pipeline, make_examples
 
-    list(trained_nlp.pipe(TEXTS[:4]))
-    examples = make_examples(trained_nlp, ner_records[:8], emotion_records[:8])
-    losses = trained_nlp.update(examples, sgd=trained_nlp.resume_training())
+    nlp = build_pipeline(tiny_model_dir)
+    nlp.from_bytes(trained_nlp.to_bytes())  # a copy: the shared fixture is not updated
+    list(nlp.pipe(TEXTS[:4]))
+    examples = make_examples(nlp, ner_records[:8], emotion_records[:8])
+    losses = nlp.update(examples, sgd=nlp.resume_training())
     assert losses["transformer"] > 0 and losses["ner"] > 0

@@ -15,10 +15,12 @@ from spacy.pipeline import TextCategorizer
 from spacy.tokens import Doc
 from spacy.training import Example, validate_examples
 from spacy.vocab import Vocab
+from spacy_transformers.layers.listener import TransformerListener
 from thinc.api import Config, Model
 from thinc.types import Floats2d
 
 from ..errors import BetoConfigError
+from ..layers.inference import release_trf_data
 from .labels import check_labels_in_data
 from .listener import LISTENER_CONFIG_STR
 
@@ -130,11 +132,17 @@ class BetoTextCategorizer(TextCategorizer):
         if len(has_text) == len(docs):
             return super().predict(docs)
         scores = self.model.ops.alloc2f(len(docs), len(self.labels))
+        if self._listens():
+            release_trf_data([doc for i, doc in enumerate(docs) if i not in set(has_text)])
         if has_text:
             scores[self.model.ops.asarray1i(has_text)] = super().predict(
                 [docs[i] for i in has_text]
             )
         return scores
+
+    def _listens(self) -> bool:
+        """Whether this head reads a transformer through a listener (not its own copy)."""
+        return any(isinstance(node, TransformerListener) for node in self.model.walk())
 
     def _examples_to_truth(
         self, examples: Iterable[Example]

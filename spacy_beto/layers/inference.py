@@ -14,16 +14,24 @@ def consuming_listener_forward(model, docs: List[Doc], is_train: bool):
     pending listener read it (see BetoTransformer's keep_trf_data)."""
     outputs, backprop = listener_forward(model, docs, is_train)
     if not is_train:
-        for doc in docs:
-            pending = doc.user_data.get(PENDING_KEY)
-            if pending is None:
-                continue
-            if pending <= 1:
-                del doc.user_data[PENDING_KEY]
-                doc._.trf_data = None
-            else:
-                doc.user_data[PENDING_KEY] = pending - 1
+        release_trf_data(docs)
     return outputs, backprop
+
+
+def release_trf_data(docs: Sequence[Doc]) -> None:
+    """Count one listener's read of each doc's trf_data; drop it after the last pending one.
+
+    A head that skips some docs without running its listener on them calls this for those
+    docs, so their trf_data is still dropped."""
+    for doc in docs:
+        pending = doc.user_data.get(PENDING_KEY)
+        if pending is None:
+            continue
+        if pending <= 1:
+            del doc.user_data[PENDING_KEY]
+            doc._.trf_data = None
+        else:
+            doc.user_data[PENDING_KEY] = pending - 1
 
 
 def wordpiece_lengths(docs: Sequence[Doc], tokenizer: Any) -> List[int]:
