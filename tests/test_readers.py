@@ -61,3 +61,9 @@ def test_errors(corpora, tmp_path):
 def test_zero_proportion_leaves_a_corpus_out(corpora):
     reader = create_interleaved_corpus(corpora, proportions={"a": 1.0, "b": 0.0}, size=12)
     assert sources(reader(spacy.blank("es"))) == ["a"] * 12
+
+
+def test_unset_path_is_explained_when_read(corpora):
+    reader = create_interleaved_corpus({"a": corpora["a"], "b": None})
+    with pytest.raises(BetoConfigError, match="no path for b"):
+        list(reader(spacy.blank("es")))

@@ -75,7 +75,7 @@ class InterleavedCorpus:
 
 @registry.readers("spacy-beto.InterleavedCorpus.v1")
 def create_interleaved_corpus(
-    paths: Dict[str, Union[str, Path]],
+    paths: Dict[str, Optional[Union[str, Path]]],
     proportions: Optional[Dict[str, float]] = None,
     size: Optional[int] = None,
     seed: int = 0,
@@ -92,6 +92,9 @@ def create_interleaved_corpus(
             f"InterleavedCorpus: proportions name {sorted(proportions)} but paths name "
             f"{sorted(names)}; give one proportion per path."
         )
+    unset = [name for name in names if paths[name] is None]
+    if unset:
+        return _unset_paths_reader(unset)
     corpora = []
     for name in names:
         if not Path(paths[name]).exists():
@@ -106,3 +109,16 @@ def create_interleaved_corpus(
         seed=seed,
         names=[f"{name} ({paths[name]})" for name in names],
     )
+
+
+def _unset_paths_reader(unset: List[str]) -> Callable[[Language], Iterator[Example]]:
+    """A reader that explains, when training starts, which corpus paths are not set."""
+
+    def read(nlp: Language) -> Iterator[Example]:
+        raise BetoConfigError(
+            f"InterleavedCorpus: no path for {', '.join(unset)}: set them in [paths] "
+            f"(e.g. --paths.train_ner data/train/ner.spacy --paths.train_textcat "
+            f"data/train/emotion.spacy)."
+        )
+
+    return read
