@@ -7,3 +7,10 @@ class BetoConfigError(ValueError):
 
 class CorpusError(ValueError):
     """A corpus record is malformed; the message names the file and line."""
+
+
+def require_positive(**values: int) -> None:
+    """Raise BetoConfigError naming the first option that is not a positive integer."""
+    for name, value in values.items():
+        if value < 1:
+            raise BetoConfigError(f"{name} must be a positive integer, got {value}.")

@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Iterable, List, Optional, Union
 
 from .corpus.texts import iter_texts
-from .errors import BetoConfigError
+from .errors import BetoConfigError, require_positive
 
 logger = logging.getLogger(__name__)
 
@@ -90,13 +90,7 @@ def build_mini(
             f"--hidden ({hidden}) must be divisible by --heads ({heads}); e.g. use --heads "
             f"{max(h for h in range(1, heads + 1) if hidden % h == 0)}."
         )
-    for opt, value in (
-        ("--layers", layers),
-        ("--hidden", hidden),
-        ("--max-position", max_position),
-    ):
-        if value < 1:
-            raise BetoConfigError(f"{opt} must be a positive integer, got {value}.")
+    require_positive(**{"--layers": layers, "--hidden": hidden, "--max-position": max_position})
     if vocab_path is not None:
         vocab = read_vocab(vocab_path)
     elif texts:

@@ -90,3 +90,11 @@ def trained_nlp(tiny_model_dir, ner_records, emotion_records) -> Language:
         for batch in spacy.util.minibatch(examples, 16):
             nlp.update(batch, sgd=optimizer)
     return nlp
+
+
+@pytest.fixture(scope="session")
+def saved_pipeline(trained_nlp, tmp_path_factory) -> Path:
+    """`trained_nlp` saved to disk once."""
+    path = tmp_path_factory.mktemp("saved") / "nlp"
+    trained_nlp.to_disk(path)
+    return path

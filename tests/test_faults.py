@@ -115,13 +115,6 @@ def test_configured_label_missing_from_data(
         nlp.initialize(lambda: examples)
 
 
-@pytest.fixture(scope="module")
-def saved_pipeline(trained_nlp, tmp_path_factory):
-    path = tmp_path_factory.mktemp("saved") / "nlp"
-    trained_nlp.to_disk(path)
-    return path
-
-
 def test_window_limit_edited_beyond_positions_fails_on_load(saved_pipeline, tmp_path):
     path = tmp_path / "nlp"
     shutil.copytree(saved_pipeline, path)

@@ -41,15 +41,8 @@ def expected(trained_nlp):
     return outputs(trained_nlp.pipe(TEXTS, batch_size=4))
 
 
-@pytest.fixture(scope="module")
-def saved_dir(trained_nlp, tmp_path_factory):
-    path = tmp_path_factory.mktemp("pipeline") / "nlp"
-    trained_nlp.to_disk(path)
-    return path
-
-
-def test_to_disk_and_load(saved_dir, expected):
-    nlp = spacy.load(saved_dir)
+def test_to_disk_and_load(saved_pipeline, expected):
+    nlp = spacy.load(saved_pipeline)
     assert_same(outputs(nlp.pipe(TEXTS, batch_size=4)), expected)
 
 
@@ -90,10 +83,10 @@ MULTIPROCESS_SCRIPT = textwrap.dedent(
 )
 
 
-def test_pipe_with_two_processes_equals_one_and_does_not_hang(saved_dir, expected):
+def test_pipe_with_two_processes_equals_one_and_does_not_hang(saved_pipeline, expected):
     """Linux's default start method is fork; beto_transformer sets 1 torch thread in children."""
     proc = subprocess.run(
-        [sys.executable, "-c", MULTIPROCESS_SCRIPT, str(saved_dir)],
+        [sys.executable, "-c", MULTIPROCESS_SCRIPT, str(saved_pipeline)],
         input=json.dumps(TEXTS),
         capture_output=True,
         text=True,

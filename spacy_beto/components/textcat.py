@@ -133,7 +133,8 @@ class BetoTextCategorizer(TextCategorizer):
             return super().predict(docs)
         scores = self.model.ops.alloc2f(len(docs), len(self.labels))
         if self._listens():
-            release_trf_data([doc for i, doc in enumerate(docs) if i not in set(has_text)])
+            with_text = set(has_text)
+            release_trf_data([doc for i, doc in enumerate(docs) if i not in with_text])
         if has_text:
             scores[self.model.ops.asarray1i(has_text)] = super().predict(
                 [docs[i] for i in has_text]

@@ -22,7 +22,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tupl
 import numpy as np
 
 from ..corpus.texts import expand_paths
-from ..errors import BetoConfigError, CorpusError
+from ..errors import BetoConfigError, CorpusError, require_positive
 from .masking import IGNORE_INDEX, MaskingConfig, mask_whole_words
 from .nsp import NO_PAIR, make_pairs
 
@@ -231,13 +231,9 @@ class PretrainingData:
             raise BetoConfigError("Pretraining needs a fast (Rust) tokenizer for word ids.")
         if tokenizer.mask_token_id is None or tokenizer.pad_token_id is None:
             raise BetoConfigError("The tokenizer has no [MASK] or [PAD] token.")
-        for name, value in (
-            ("batch_size", batch_size),
-            ("chunk_lines", chunk_lines),
-            ("max_line_bytes", max_line_bytes),
-        ):
-            if value < 1:
-                raise BetoConfigError(f"{name} must be a positive integer, got {value}.")
+        require_positive(
+            batch_size=batch_size, chunk_lines=chunk_lines, max_line_bytes=max_line_bytes
+        )
         if max_length < 8:
             raise BetoConfigError(f"max_length must be at least 8, got {max_length}.")
         self.files, n_empty = check_files(paths)
