@@ -9,6 +9,11 @@ the training text, fine-tune configs/mini.cfg for the same number of steps as (a
 emotions, (b) NER only, (c) emotions only, (d) emotions only with class weighting; train
 spaCy's CNN NER for the wall-clock time (b) took; evaluate everything on the dev splits with
 `python -m spacy_beto report`; write a Markdown table and a JSON file.
+
+Equal steps, equal data per head: single-task runs take batches of `--batch-words` words; a
+joint step takes one batch of each task (2 x `--batch-words` words, mixed 50/50 by words), so
+each head sees as many of its own words per step as in its single-task run and the only
+difference is the shared encoder.
 """
 
 import argparse
@@ -64,6 +69,7 @@ def main() -> None:
     parser.add_argument("--vocab-size", type=int, default=12000)
     parser.add_argument("--weighting", default="sqrt", choices=["balanced", "sqrt"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--batch-words", type=int, default=500, help="words per task per step")
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "accuracy.md")
     parser.add_argument("--jobs", type=int, default=1, help="training runs at a time")
     parser.add_argument("--threads", type=int, default=2, help="torch threads per run")
@@ -105,17 +111,20 @@ def main() -> None:
         "--training.max_steps", str(args.steps),
         "--training.eval_frequency", str(args.eval_frequency),
     ]  # fmt: skip
+    single, joint = str(args.batch_words), str(2 * args.batch_words)
     variants: Dict[str, List[str]] = {
-        "joint": ["--paths.dev", str(data / "dev")],
+        "joint": ["--paths.dev", str(data / "dev"), "--training.batcher.size", joint],
         "ner_only": [
             "--paths.dev", str(data / "dev" / "ner.spacy"),
             "--nlp.pipeline", '["transformer","ner"]',
             "--corpora.train.proportions.textcat", "0",
+            "--training.batcher.size", single,
         ],
         "textcat_only": [
             "--paths.dev", str(data / "dev" / "emotion.spacy"),
             "--nlp.pipeline", '["transformer","textcat"]',
             "--corpora.train.proportions.ner", "0",
+            "--training.batcher.size", single,
         ],
     }  # fmt: skip
     variants["textcat_weighted"] = variants["textcat_only"] + [
@@ -124,7 +133,7 @@ def main() -> None:
     ]
     runs = []  # (key, name, seed, extra)
     for name, extra in variants.items():
-        for seed in args.seeds if name == "joint" else args.seeds[:1]:
+        for seed in args.seeds if name != "textcat_weighted" else args.seeds[:1]:
             key = name if seed == args.seeds[0] else f"{name}@seed{seed}"
             runs.append((key, name, seed, extra))
     cnn = work / "cnn_ner"
@@ -186,50 +195,61 @@ def write_outputs(results: Dict[str, Dict], args: argparse.Namespace) -> None:
     from spacy_beto.evaluation.report import aggregate
 
     rows = [
-        ("joint", "mini transformer, NER + emotions (interleaved 50/50)"),
+        ("joint", "mini transformer, NER + emotions (one batch of each per step)"),
         ("ner_only", "mini transformer, NER only"),
         ("textcat_only", "mini transformer, emotions only"),
         ("textcat_weighted", f"mini transformer, emotions only, class_weighting={args.weighting}"),
         ("cnn_ner", "spaCy CNN NER (init config -p ner), same wall-clock as NER only"),
     ]
     lines = [
-        "| pipeline | steps | wall-clock s | entity F1 | emotion macro-F1 |",
-        "|---|---:|---:|---:|---:|",
+        "| pipeline | seed | steps | wall-clock s | entity F1 | emotion macro-F1 |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
-    for key, label in rows:
-        r = results[key]
-        steps = "time-boxed" if key == "cnn_ner" else str(args.steps)
-        lines.append(
-            f"| {label} | {steps} | {r['seconds']:.0f} | {_f(r.get('ents_f'))} | "
-            f"{_f(r.get('cats_macro_f'))} |"
-        )
-    joint, ner, tc = results["joint"], results["ner_only"], results["textcat_only"]
-    d_ner = (joint["ents_f"] - ner["ents_f"]) * 100
-    d_tc = (joint["cats_macro_f"] - tc["cats_macro_f"]) * 100
-    d_w = (results["textcat_weighted"]["cats_macro_f"] - tc["cats_macro_f"]) * 100
+    for name, label in rows:
+        for key in [k for k in results if k.split("@")[0] == name]:
+            r = results[key]
+            seed = key.split("@seed")[1] if "@seed" in key else str(args.seeds[0])
+            steps = "time-boxed" if name == "cnn_ner" else str(args.steps)
+            lines.append(
+                f"| {label} | {seed} | {steps} | {r['seconds']:.0f} | {_f(r.get('ents_f'))} | "
+                f"{_f(r.get('cats_macro_f'))} |"
+            )
+
+    def mean(name: str, metric: str) -> Dict[str, float]:
+        runs = [r for k, r in results.items() if k.split("@")[0] == name]
+        return {k: v * 100 for k, v in aggregate(runs, [metric])[metric].items() if k != "n"}
+
+    n = len(args.seeds)
+    joint_ner, ner = mean("joint", "ents_f"), mean("ner_only", "ents_f")
+    joint_tc, tc = mean("joint", "cats_macro_f"), mean("textcat_only", "cats_macro_f")
+    d_w = results["textcat_weighted"]["cats_macro_f"] - results["textcat_only"]["cats_macro_f"]
     lines += [
         "",
-        f"- joint − NER-only entity F1: **{d_ner:+.2f}** points (target: within ±1)",
-        f"- joint − emotions-only macro-F1: **{d_tc:+.2f}** points (target: within ±1)",
-        f"- class weighting ({args.weighting}) − none, emotion macro-F1: **{d_w:+.2f}** points",
+        f"Means ± std over {n} seed(s):",
+        "",
+        "| | joint | single-task | joint − single-task | target |",
+        "|---|---:|---:|---:|---|",
+        f"| entity F1 | {joint_ner['mean']:.2f} ± {joint_ner['std']:.2f} | "
+        f"{ner['mean']:.2f} ± {ner['std']:.2f} | **{joint_ner['mean'] - ner['mean']:+.2f}** "
+        "| within ±1 |",
+        f"| emotion macro-F1 | {joint_tc['mean']:.2f} ± {joint_tc['std']:.2f} | "
+        f"{tc['mean']:.2f} ± {tc['std']:.2f} | **{joint_tc['mean'] - tc['mean']:+.2f}** "
+        "| within ±1 |",
+        "",
+        f"- class weighting ({args.weighting}) − none, emotion macro-F1 (seed {args.seeds[0]}): "
+        f"**{d_w * 100:+.2f}** points",
     ]
-    joint_runs = [r for k, r in results.items() if k.split("@")[0] == "joint"]
-    if len(joint_runs) > 1:
-        agg = aggregate(joint_runs, ["ents_f", "cats_macro_f"])
-        lines.append(
-            f"- joint over {len(joint_runs)} seeds: entity F1 "
-            f"{agg['ents_f']['mean'] * 100:.2f} ± {agg['ents_f']['std'] * 100:.2f}, "
-            f"emotion macro-F1 {agg['cats_macro_f']['mean'] * 100:.2f} ± "
-            f"{agg['cats_macro_f']['std'] * 100:.2f}"
-        )
     table = "\n".join(lines) + "\n"
     args.output.write_text(
         "# Accuracy: joint vs single-task, class weighting, CNN baseline\n\n"
         f"Command: `python benchmarks/accuracy.py --data-dir DATA --steps {args.steps} "
-        f"--seeds {' '.join(map(str, args.seeds))}` (mini encoder {args.layers} layers, hidden "
+        f"--batch-words {args.batch_words} --seeds {' '.join(map(str, args.seeds))}` "
+        f"(mini encoder {args.layers} layers, hidden "
         f"{args.hidden}, vocab {args.vocab_size}, built from the training text). Dev splits: "
         "CoNLL-2002 esp.testa, EmoEvent dev. Per-run reports (per type/class P/R/F, confusion "
-        f"matrix, displaCy samples) are in `{args.work_dir}/<run>/report/`.\n\n" + table,
+        f"matrix, displaCy samples) are in `{args.work_dir}/<run>/report/`. Single-task steps take "
+        f"{args.batch_words} words; a joint step takes {args.batch_words} words of each task.\n\n"
+        + table,
         encoding="utf8",
     )
     json_path = args.output.with_suffix(".json")

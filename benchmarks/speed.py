@@ -9,7 +9,8 @@ its own subprocess (so peak RSS is its own):
   a  es_beto_trf: beto_transformer + beto_ner + beto_textcat (configs/beto.cfg) via nlp.pipe
   b  spaCy's quickstart (`spacy init config -l es -p ner,textcat --optimize accuracy --gpu`)
   c  Hugging Face token-classification + text-classification pipelines (two forward passes)
-  d  the limit: bare encoder forward in length-sorted batches under torch.inference_mode()
+  d  the limit: bare encoder forward, each text once, in length-sorted batches (the same
+     padding-minimal groups as (a), spacy_beto.layers.grouping) under torch.inference_mode()
   q  (a) with the encoder's Linear layers dynamically quantized to int8 (`--variants` to add)
 """
 
@@ -31,8 +32,8 @@ NER_LABELS = ["PER", "ORG", "LOC", "MISC"]
 EMOTIONS = ["anger", "disgust", "fear", "joy", "sadness", "surprise", "others"]
 NAMES = {
     "a": "es_beto_trf (nlp.pipe)",
-    "a0": "(a), no inference_mode, keep_trf_data",
-    "a+sort": "(a), word-piece sorted batches",
+    "a0": "(a), levers off: no groups, no inference_mode, keep_trf_data",
+    "a1": "(a), windows in one padded call per batch (no length groups)",
     "a-inf": "(a), no inference_mode",
     "a-keep": "(a), keep_trf_data",
     "b": "spaCy quickstart trf",
@@ -43,8 +44,8 @@ NAMES = {
 
 # Variants of (a) with inference levers switched off, to measure what each one pays.
 LEVERS_OFF = {
-    "a0": {"inference_mode": False, "keep_trf_data": True},
-    "a+sort": {"sort_by_wordpieces": True},
+    "a0": {"inference_mode": False, "keep_trf_data": True, "group_items": 0},
+    "a1": {"group_items": 0},
     "a-inf": {"inference_mode": False},
     "a-keep": {"keep_trf_data": True},
 }
@@ -211,19 +212,14 @@ def run_encoder(model_dir: Path, max_items: int):
     import torch
     from transformers import AutoModel, AutoTokenizer
 
+    from spacy_beto.layers.grouping import length_groups
+
     tok = AutoTokenizer.from_pretrained(str(model_dir))
     model = AutoModel.from_pretrained(str(model_dir)).eval()
 
     def run(texts: List[str], rss: List[float]) -> None:
         ids = tok(texts, truncation=True, max_length=512)["input_ids"]
-        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-        batches, batch = [], []
-        for i in order:
-            if batch and len(ids[i]) * (len(batch) + 1) > max_items:
-                batches.append(batch)
-                batch = []
-            batch.append(i)
-        batches.append(batch)
+        batches = length_groups([len(x) for x in ids], max_items=max_items)
         with torch.inference_mode():
             for batch in batches:
                 enc = tok.pad({"input_ids": [ids[i] for i in batch]}, return_tensors="pt")

@@ -16,7 +16,7 @@ TEXTS = [
 
 # Each lever's non-default setting.
 LEVERS = {
-    "sort_by_wordpieces": True,
+    "group_items": 0,
     "inference_mode": False,
     "keep_trf_data": True,
 }
@@ -112,3 +112,11 @@ def test_training_after_inference_still_works(
     examples = make_examples(nlp, ner_records[:8], emotion_records[:8])
     losses = nlp.update(examples, sgd=nlp.resume_training())
     assert losses["transformer"] > 0 and losses["ner"] > 0
+
+
+def test_windows_in_small_groups_keep_outputs(trained_nlp, trf):
+    """Many encoder calls per batch (small groups) give what one padded call gives."""
+    trf.cfg["group_items"] = 0
+    one_call = annotations(trained_nlp, TEXTS, batch_size=16)
+    trf.cfg["group_items"] = 48
+    assert_same(annotations(trained_nlp, TEXTS, batch_size=16), one_call)

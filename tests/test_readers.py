@@ -67,3 +67,23 @@ def test_unset_path_is_explained_when_read(corpora):
     reader = create_interleaved_corpus({"a": corpora["a"], "b": None})
     with pytest.raises(BetoConfigError, match="no path for b"):
         list(reader(spacy.blank("es")))
+
+
+def test_proportions_count_words_by_default(tmp_path):
+    """Long documents and short ones get equal shares of words, not of documents."""
+    nlp = spacy.blank("es")
+    long_docs = [nlp.make_doc("largo " + " ".join(["x"] * 9)) for _ in range(20)]  # 10 words
+    short_docs = [nlp.make_doc("corto y") for _ in range(50)]  # 2 words
+    DocBin(docs=long_docs).to_disk(tmp_path / "long.spacy")
+    DocBin(docs=short_docs).to_disk(tmp_path / "short.spacy")
+    paths = {"long": str(tmp_path / "long.spacy"), "short": str(tmp_path / "short.spacy")}
+    words = create_interleaved_corpus(paths, size=120)(nlp)
+    src = sources(words)
+    assert src.count("corto") == 5 * src.count("largo")  # 50/50 by words
+    examples = create_interleaved_corpus(paths, size=120, unit="examples")(nlp)
+    assert sources(examples).count("largo") == 60
+
+
+def test_unknown_unit_is_an_error(corpora):
+    with pytest.raises(BetoConfigError, match="unit must be"):
+        create_interleaved_corpus(corpora, unit="tokens")

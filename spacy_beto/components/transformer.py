@@ -21,7 +21,8 @@ from spacy_transformers.util import batch_by_length
 from thinc.api import Config, Model
 
 from ..errors import BetoConfigError
-from ..layers.inference import PENDING_KEY, consuming_listener_forward, length_batches
+from ..layers.grouping import GROUP_ITEMS
+from ..layers.inference import PENDING_KEY, consuming_listener_forward
 from ..layers.model_dir import check_model_dir, looks_like_path
 from ..layers.tokenizer_checks import check_tokenizer, fix_pad_id
 from ..quantize import INT8, QUANTIZE_KEY, is_quantized, quantize_transformer
@@ -99,7 +100,8 @@ class BetoTransformer(Transformer):
     """A Transformer component that verifies BETO's tokenizer conventions on init and load.
 
     At inference, documents are batched by length within the `pipe` buffer (order preserved),
-    the encoder runs under `torch.inference_mode()`, and unless `keep_trf_data` is set,
+    the encoder runs under `torch.inference_mode()` on windows grouped by word-piece length
+    (no compute on padding), and unless `keep_trf_data` is set,
     `doc._.trf_data` is dropped once every listening component has read it.
     """
 
@@ -133,28 +135,23 @@ class BetoTransformer(Transformer):
         listener._func = consuming_listener_forward
 
     def pipe(self, stream: Iterable[Doc], *, batch_size: int = 128) -> Iterator[Doc]:
-        """Annotate docs in buffers of `batch_size`, run in word-piece-length-sorted sub-batches
-        of at most `max_batch_items` padded word pieces; yield them in input order."""
+        """Annotate docs in buffers of `batch_size`, run in length-sorted sub-batches of at
+        most `max_batch_items` tokens; yield them in input order."""
         install_extensions()
         for outer in minibatch(stream, batch_size):
             outer = list(outer)
-            # Sorting by word pieces (an extra tokenizer pass, smaller batches) did not pay in
-            # benchmarks/speed.md, so spacy-transformers' token-count batching is the default.
-            if self.cfg.get("sort_by_wordpieces", False):
-                batches = length_batches(
-                    outer, self.model.tokenizer, max_items=self.cfg["max_batch_items"]
-                )
-            else:  # spacy-transformers' own batching (by token count)
-                batches = batch_by_length(outer, self.cfg["max_batch_items"])
-            for indices in batches:
+            for indices in batch_by_length(outer, self.cfg["max_batch_items"]):
                 subbatch = [outer[i] for i in indices]
                 self.set_annotations(subbatch, self.predict(subbatch))
             yield from outer
 
     def predict(self, docs: Iterable[Doc]) -> FullTransformerBatch:
-        """Run the encoder without autograd bookkeeping (torch.inference_mode); in a forked
-        process, first limit torch to one thread."""
+        """Run the encoder without autograd bookkeeping (torch.inference_mode), its windows in
+        length groups (layers/grouping.py); in a forked process, first limit torch to one
+        thread."""
         _one_torch_thread_after_fork()
+        # Padded word pieces per encoder call (0: one call per batch, as spacy-transformers).
+        self.model.layers[0].attrs["group_items"] = self.cfg.get("group_items", GROUP_ITEMS)
         if not self.cfg.get("inference_mode", True):
             return super().predict(docs)
         import torch

@@ -2,7 +2,7 @@
 
 import random
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Union
+from typing import Callable, Dict, Iterator, List, Literal, Optional, Sequence, Union
 
 from spacy.language import Language
 from spacy.training import Corpus, Example
@@ -15,9 +15,12 @@ from .reader import BetoCorpus
 class InterleavedCorpus:
     """Yield one epoch of examples drawn from several corpora in fixed proportions.
 
-    Each corpus is cycled in a fresh random order (no example repeats before its corpus is
-    exhausted); the sources alternate smoothly, so every batch mixes them in about the given
-    proportions. An epoch has `size` examples (default: all corpora added up).
+    Proportions count words (tokens) by default, or examples with `unit="examples"`: with
+    words, a corpus of long documents and one of tweets both get their share of each batch
+    (the batcher counts words too). Each corpus is cycled in a fresh random order (no example
+    repeats before its corpus is exhausted); the sources alternate smoothly, so every batch
+    mixes them in about the given proportions. An epoch has `size` examples (default: all
+    corpora added up).
     """
 
     def __init__(
@@ -28,7 +31,12 @@ class InterleavedCorpus:
         size: Optional[int] = None,
         seed: int = 0,
         names: Sequence[str] = (),
+        unit: str = "words",
     ) -> None:
+        if unit not in ("words", "examples"):
+            raise BetoConfigError(
+                f"InterleavedCorpus: unit must be 'words' or 'examples', got {unit!r}"
+            )
         if len(corpora) != len(proportions):
             raise BetoConfigError(
                 f"InterleavedCorpus: {len(corpora)} paths but {len(proportions)} proportions; "
@@ -45,6 +53,7 @@ class InterleavedCorpus:
         self.size = size
         self.names = list(names) or [f"corpus {i}" for i in range(len(corpora))]
         self.rng = random.Random(seed)
+        self.unit = unit
 
     def __call__(self, nlp: Language) -> Iterator[Example]:
         pools: List[List[Example]] = []
@@ -55,17 +64,21 @@ class InterleavedCorpus:
             pools.append(examples)
         size = self.size or sum(len(p) for p, share in zip(pools, self.proportions) if share)
         orders = [self._shuffled(pool) for pool in pools]
-        emitted = [0] * len(pools)
-        for n in range(1, size + 1):
+        emitted = [0] * len(pools)  # words or examples, per source
+        for _ in range(size):
             # The source furthest behind its target share goes next.
+            total = sum(emitted) + 1
             i = max(
                 range(len(pools)),
-                key=lambda j: self.proportions[j] * n - emitted[j] if self.proportions[j] else -1e9,
+                key=lambda j: (
+                    self.proportions[j] * total - emitted[j] if self.proportions[j] else -1e9
+                ),
             )
             if not orders[i]:
                 orders[i] = self._shuffled(pools[i])
-            emitted[i] += 1
-            yield orders[i].pop()
+            example = orders[i].pop()
+            emitted[i] += max(1, len(example.reference)) if self.unit == "words" else 1
+            yield example
 
     def _shuffled(self, pool: List[Example]) -> List[Example]:
         order = list(pool)
@@ -82,9 +95,11 @@ def create_interleaved_corpus(
     max_length: int = 0,
     gold_preproc: bool = False,
     limit: int = 0,
+    unit: Literal["words", "examples"] = "words",
 ) -> Callable[[Language], Iterator[Example]]:
     """Interleave named .spacy corpora (files or directories) in `proportions` (default:
-    equal; a proportion of 0 leaves a corpus out). An epoch has `size` examples."""
+    equal; a proportion of 0 leaves a corpus out) of words or, with `unit = "examples"`,
+    of examples. An epoch has `size` examples."""
     names = list(paths)
     proportions = dict(proportions or {name: 1.0 for name in names})
     if set(proportions) != set(names):
@@ -108,6 +123,7 @@ def create_interleaved_corpus(
         size=size,
         seed=seed,
         names=[f"{name} ({paths[name]})" for name in names],
+        unit=unit,
     )
 
 

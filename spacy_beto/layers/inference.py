@@ -1,6 +1,6 @@
-"""Inference helpers of the BETO transformer: length-sorted batches, consumed trf_data."""
+"""Inference helper of the BETO transformer: drop doc._.trf_data once the listeners read it."""
 
-from typing import Any, List, Sequence
+from typing import List, Sequence
 
 from spacy.tokens import Doc
 from spacy_transformers.layers.listener import forward as listener_forward
@@ -32,29 +32,3 @@ def release_trf_data(docs: Sequence[Doc]) -> None:
             doc._.trf_data = None
         else:
             doc.user_data[PENDING_KEY] = pending - 1
-
-
-def wordpiece_lengths(docs: Sequence[Doc], tokenizer: Any) -> List[int]:
-    """Estimated padded length of each doc's longest window (word pieces, specials excluded)."""
-    if tokenizer is None:
-        return [len(doc) for doc in docs]
-    texts = [doc.text for doc in docs]
-    lengths = tokenizer(texts, add_special_tokens=False, return_length=True, verbose=False)
-    return list(lengths["length"])
-
-
-def length_batches(docs: Sequence[Doc], tokenizer: Any, *, max_items: int) -> List[List[int]]:
-    """Indices of `docs` in batches sorted by word-piece length, each with at most `max_items`
-    padded word pieces (a longer doc gets a batch of its own)."""
-    lengths = wordpiece_lengths(docs, tokenizer)
-    order = sorted(range(len(docs)), key=lambda i: lengths[i])
-    batches: List[List[int]] = []
-    batch: List[int] = []
-    for i in order:
-        if batch and lengths[i] * (len(batch) + 1) > max_items:
-            batches.append(batch)
-            batch = []
-        batch.append(i)
-    if batch:
-        batches.append(batch)
-    return batches

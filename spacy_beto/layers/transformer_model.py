@@ -11,6 +11,7 @@ from thinc.api import Model, chain
 from thinc.types import Floats2d, Ragged
 
 from .alignment import forward as beto_forward
+from .grouping import GROUP_ITEMS, grouped_forward
 from .span_fitting import LengthFittedSpans
 
 
@@ -39,6 +40,9 @@ class BetoTransformerModel(TransformerModel):
         )
         # Tokens without word pieces (control/zero-width characters) get their window's [CLS].
         self._func = beto_forward
+        # At inference the encoder runs the windows in length groups (see layers/grouping.py).
+        self.layers[0]._func = grouped_forward
+        self.layers[0].attrs["group_items"] = GROUP_ITEMS
         self.attrs["base_get_spans"] = get_spans
         self.attrs["max_length"] = max_length
         self.attrs["get_spans"] = LengthFittedSpans(get_spans, self, max_length)
