@@ -317,7 +317,8 @@ def make_beto_transformer(
 ) -> BetoTransformer:
     """Create the BETO transformer embedding layer that `beto_ner` and `beto_textcat` listen to.
 
-    `max_batch_items`: padded word pieces per encoder batch. `keep_trf_data`: keep the full
+    `max_batch_items`: padded tokens per batch of documents (its windows are encoded in groups
+    of similar word-piece length, layers/grouping.py). `keep_trf_data`: keep the full
     transformer outputs in doc._.trf_data after the listening components ran (memory grows with
     every kept doc); by default they are dropped once all listeners have read them."""
     return BetoTransformer(
