@@ -161,3 +161,72 @@ def test_table_import_and_errors(tmp_path):
     assert len(report.skipped) == 2 and "expected 3 columns, got 2" in report.skipped[1]
     with pytest.raises(CorpusError, match="no column 'text'"):
         read_table(path, text_col="text", label_col="emotion")
+
+
+EMO_OFF = (
+    "id\tevent\ttweet\toffensive\temotion\n"
+    "1\tA\t¡Qué alegría!\tNO\tjoy\n"
+    "2\tA\tQué asco de gente\tOFF\tdisgust\n"
+    "3\tB\tQué pena\tNO\tsadness\n"
+)
+
+
+def test_table_two_label_columns(tmp_path):
+    path = tmp_path / "emoevent.tsv"
+    path.write_text(EMO_OFF, encoding="utf8")
+    docs, report = read_table(path, text_col="tweet", label_col=["emotion", "offensive"])
+    assert docs[1].cats == {
+        "disgust": 1.0, "joy": 0.0, "sadness": 0.0, "NO": 0.0, "OFF": 1.0
+    }  # fmt: skip
+    assert report.column_counts == {
+        "emotion": {"joy": 1, "disgust": 1, "sadness": 1},
+        "offensive": {"NO": 2, "OFF": 1},
+    }
+    # --labels applies to the first column only
+    labels = ["joy", "disgust", "sadness", "others"]
+    docs, _ = read_table(path, text_col="tweet", label_col=["emotion", "offensive"], labels=labels)
+    assert list(docs[0].cats) == labels + ["NO", "OFF"]
+    # a single column keeps one group of categories
+    docs, report = read_table(path, text_col="tweet", label_col=["emotion"])
+    assert set(docs[0].cats) == {"joy", "disgust", "sadness"}
+    assert report.label_counts == {"joy": 1, "disgust": 1, "sadness": 1}
+
+
+def test_table_label_columns_must_not_share_labels(tmp_path):
+    path = tmp_path / "emoevent.tsv"
+    path.write_text(EMO_OFF + "4\tB\tNo sé\tNO\tNO\n", encoding="utf8")
+    with pytest.raises(CorpusError, match="columns 'emotion' and 'offensive' share the label 'NO'"):
+        read_table(path, text_col="tweet", label_col=["emotion", "offensive"])
+    with pytest.raises(CorpusError, match="label column 'emotion' is given more than once"):
+        read_table(path, text_col="tweet", label_col=["emotion", "emotion"])
+
+
+def test_table_empty_second_label_and_skip_invalid(tmp_path):
+    path = tmp_path / "emoevent.tsv"
+    path.write_text(EMO_OFF + "4\tB\tNo sé\t\tothers\n5\tB\tBien\tNO\tjoy\n", encoding="utf8")
+    with pytest.raises(CorpusError, match=f"{path}:5: empty label in column 'offensive'"):
+        read_table(path, text_col="tweet", label_col=["emotion", "offensive"])
+    docs, report = read_table(
+        path, text_col="tweet", label_col=["emotion", "offensive"], skip_invalid=True
+    )
+    assert len(docs) == 4 and len(report.skipped) == 1
+    assert report.column_counts["offensive"] == {"NO": 3, "OFF": 1}
+
+
+def test_table_cli_two_label_columns(tmp_path):
+    from typer.testing import CliRunner
+
+    from spacy_beto.cli import app
+
+    path = tmp_path / "emoevent.tsv"
+    path.write_text(EMO_OFF + "4\tB\tNo sé\t\tothers\n", encoding="utf8")
+    out = tmp_path / "out.spacy"
+    args = ["import", "tsv", str(path), str(out), "--text-col", "tweet", "--label-col",
+            "emotion", "--label-col", "offensive", "--skip-invalid"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())
+    assert "3 docs (emotion: disgust 1, joy 1, sadness 1; offensive: NO 2, OFF 1)" in output
+    assert "Skipped 1 invalid record(s)" in output and "empty label in column" in output
+    docs = list(DocBin().from_disk(out).get_docs(spacy.blank("es").vocab))
+    assert docs[1].cats["OFF"] == 1.0 and docs[1].cats["disgust"] == 1.0

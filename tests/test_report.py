@@ -30,3 +30,21 @@ def test_report_cli(trained_nlp, tmp_path, ner_records, emotion_records):
     assert "Confusion matrix" in report and "| PER |" in report.replace("**", "")
     html = (out / "predictions.html").read_text()
     assert html.count("<h4>gold</h4>") == 5 and html.count("<h4>predicted</h4>") == 5
+
+
+def test_markdown_report_every_classifier():
+    from spacy_beto.evaluation.report import markdown_report
+
+    per_type = {"OFF": {"p": 0.5, "r": 1.0, "f": 0.667}, "NO": {"p": 1.0, "r": 0.5, "f": 0.667}}
+    scores = {
+        "cats_macro_f": 0.4, "cats_micro_f": 0.5, "cats_macro_auc": None,
+        "cats_f_per_type": {"joy": {"p": 0.4, "r": 0.4, "f": 0.4}},
+        "offensive_macro_f": 0.667, "offensive_micro_f": 0.667, "offensive_macro_auc": 0.7,
+        "offensive_f_per_type": per_type,
+        "confusion": {"offensive": {"labels": ["NO", "OFF"], "matrix": [[1, 1], [0, 1]]}},
+    }  # fmt: skip
+    report = markdown_report(scores, title="t")
+    assert "## Categories\n\nMacro-F1 **40.00**" in report
+    assert "## Categories: `offensive`\n\nMacro-F1 **66.70**" in report
+    assert "| OFF | 50.00 | 100.00 | 66.70 |" in report
+    assert "## Confusion matrix: `offensive`" in report

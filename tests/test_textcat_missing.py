@@ -156,3 +156,22 @@ def test_class_weighting_scales_gradients_and_serializes(tmp_path):
 def test_bad_class_weighting_is_a_clear_error():
     with pytest.raises(BetoConfigError, match="class_weighting = 'inverse'"):
         make_nlp("beto_textcat", class_weighting="inverse")
+
+
+def test_scorer_prefix():
+    from spacy_beto.scoring import make_textcat_scorer
+
+    assert make_textcat_scorer() is score_cats_with_missing
+    nlp = spacy.blank("es")
+    gold = nlp.make_doc("Qué asco de gente")
+    gold.cats = {"OFF": 1.0, "NO": 0.0}
+    pred = nlp.make_doc(gold.text)
+    pred.cats = {"OFF": 0.8, "NO": 0.2, "joy": 0.9}  # another classifier's category
+    egs = [Example(pred, gold)]
+    scores = make_textcat_scorer(prefix="offensive")(egs, labels=["NO", "OFF"])
+    assert scores["offensive_f_per_type"]["OFF"]["f"] == 1.0
+    assert scores["offensive_score"] == 0.5 and not any(k.startswith("cats_") for k in scores)
+    default = make_textcat_scorer()(egs, labels=["NO", "OFF"])
+    assert {k.replace("cats_", "offensive_"): v for k, v in default.items()} == scores
+    with pytest.raises(BetoConfigError, match="prefix = 'offensive score'"):
+        make_textcat_scorer(prefix="offensive score")

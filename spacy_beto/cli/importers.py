@@ -1,7 +1,8 @@
 """`import conll2002|tsv`: public corpora and users' tables to .spacy, with per-label counts."""
 
+from collections import Counter
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 from wasabi import msg
@@ -13,8 +14,15 @@ import_app = typer.Typer(help="Import corpora (CoNLL-2002 NER, CSV/TSV labels) t
 app.add_typer(import_app, name="import")
 
 
+def _counts(counts: Counter) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+
+
 def _report(report, output: Path) -> None:
-    counts = ", ".join(f"{k} {v}" for k, v in sorted(report.label_counts.items()))
+    if len(report.column_counts) > 1:
+        counts = "; ".join(f"{col}: {_counts(c)}" for col, c in report.column_counts.items())
+    else:
+        counts = _counts(report.label_counts)
     msg.good(f"{report.path} -> {output}: {report.n_docs} docs ({counts})")
     if report.skipped:
         msg.warn(f"Skipped {len(report.skipped)} invalid record(s):")
@@ -51,12 +59,18 @@ def table_cli(
     input_path: Path = typer.Argument(..., help="CSV or TSV file with a header row"),
     output_path: Path = typer.Argument(..., help=".spacy file to write"),
     text_col: str = typer.Option("text", help="Column with the text"),
-    label_col: str = typer.Option("label", help="Column with the (exclusive) label"),
-    labels: Optional[str] = typer.Option(None, help="Comma-separated label set (default: data)"),
+    label_col: List[str] = typer.Option(
+        ["label"],
+        help="Column with the (exclusive) label; repeat for several classifications, each its "
+        "own exclusive group of categories (labels must differ between columns)",
+    ),
+    labels: Optional[str] = typer.Option(
+        None, help="Comma-separated label set of the first label column (default: data)"
+    ),
     skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Skip bad rows, counted"),
 ) -> None:
-    """Import a CSV/TSV of texts with one label each (e.g. EmoEvent: --text-col tweet
-    --label-col emotion)."""
+    """Import a CSV/TSV of texts with one label per label column (e.g. EmoEvent: --text-col tweet
+    --label-col emotion [--label-col offensive])."""
     from ..corpus.importers import read_table, write_docbin
 
     with clear_errors():

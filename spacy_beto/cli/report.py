@@ -27,7 +27,12 @@ def report_cli(
     from spacy.training import Corpus
 
     from ..errors import BetoConfigError
-    from ..evaluation.report import displacy_page, evaluate_pipeline, markdown_report
+    from ..evaluation.report import (
+        category_prefixes,
+        displacy_page,
+        evaluate_pipeline,
+        markdown_report,
+    )
 
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
@@ -47,6 +52,7 @@ def report_cli(
     summary = []
     if scores.get("ents_f") is not None:
         summary.append(f"entity F {scores['ents_f'] * 100:.2f}")
-    if scores.get("cats_macro_f") is not None:
-        summary.append(f"category macro-F {scores['cats_macro_f'] * 100:.2f}")
+    for prefix in category_prefixes(scores):
+        what = "category" if prefix == "cats" else prefix
+        summary.append(f"{what} macro-F {scores[f'{prefix}_macro_f'] * 100:.2f}")
     msg.good(f"Wrote {output_dir}/metrics.json, report.md, predictions.html ({', '.join(summary)})")

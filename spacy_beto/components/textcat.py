@@ -61,6 +61,10 @@ class BetoTextCategorizer(TextCategorizer):
     Exclusive: a document with any gold category is fully annotated (absent labels are 0); a
     document with none is missing. Multi-label: each absent label is missing.
 
+    Several classifiers may share documents (e.g. emotion and offensive) when each one gets its
+    labels from [initialize.components.NAME] labels: only its own categories are then validated
+    and trained on, and a document with none of them is missing.
+
     `class_weighting` ("none", "balanced" or "sqrt") reweights each annotated document's
     gradient by the inverse frequency of its gold class(es), computed at initialization from
     the training data; weights are normalised to average 1 over the training documents.
@@ -104,7 +108,10 @@ class BetoTextCategorizer(TextCategorizer):
         positive_label: Optional[str] = None,
     ) -> None:
         """Initialize as spaCy does (labels from `labels` or the data; labels given in the config
-        must occur in the data), then compute class weights if configured."""
+        must occur in the data), then compute class weights if configured.
+
+        Given labels are added first, so only they are validated: documents may also carry
+        another classifier's categories (e.g. emotion and offensive in one corpus)."""
         if labels is not None:
             labels = list(labels)
             check_labels_in_data(
@@ -114,6 +121,8 @@ class BetoTextCategorizer(TextCategorizer):
                 seen_in=lambda eg: [cat for cat, value in eg.reference.cats.items() if value],
                 what="a positive category",
             )
+            for label in labels:
+                self.add_label(label)
         super().initialize(get_examples, nlp=nlp, labels=labels, positive_label=positive_label)
         counts: Counter = Counter()
         for eg in get_examples():
@@ -194,13 +203,29 @@ class BetoTextCategorizer(TextCategorizer):
         return float((d_scores**2).sum() / n_annotated), d_scores
 
     def _validate_categories(self, examples: Iterable[Example]) -> None:
+        """Gold values must be 0 or 1, with at most one 1 if exclusive. Only the component's own
+        labels are checked once it has any; other categories belong to other classifiers."""
+        own = set(self.labels)
         for eg in examples:
-            values = list(eg.reference.cats.values())
+            cats = eg.reference.cats
+            if own:
+                cats = {label: value for label, value in cats.items() if label in own}
+            values = list(cats.values())
             for value in values:
                 if value not in (0.0, 1.0):
                     raise ValueError(Errors.E851.format(val=value))
             if not self.multi_label and values.count(1.0) > 1:
-                raise ValueError(Errors.E895.format(value=eg.reference.cats))
+                if own:
+                    raise ValueError(Errors.E895.format(value=cats))
+                positive = sorted(label for label, value in cats.items() if value == 1.0)
+                raise BetoConfigError(
+                    f"Component '{self.name}' has exclusive classes, but a training document "
+                    f"has several positive categories {positive}: the corpus probably carries "
+                    f"several classifications (e.g. emotion and offensive). Set "
+                    f"[initialize.components.{self.name}.labels] to this component's labels "
+                    f"(labels = [...] under [initialize.components.{self.name}]), or set "
+                    f"multi_label = true if the categories are not exclusive."
+                )
 
 
 @Language.factory(

@@ -28,6 +28,8 @@ class ConversionReport:
     path: Path
     n_docs: int = 0
     label_counts: Counter = field(default_factory=Counter)
+    # Per label column of a table import, in column order (empty for other imports).
+    column_counts: Dict[str, Counter] = field(default_factory=dict)
     skipped: List[str] = field(default_factory=list)
 
 

@@ -1,8 +1,9 @@
 """Importers for public corpora and users' own tables: CoNLL-2002 NER and CSV/TSV text labels."""
 
 import csv
+from collections import Counter
 from pathlib import Path
-from typing import Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from spacy.tokens import Doc, DocBin
 from spacy.vocab import Vocab
@@ -112,60 +113,98 @@ def read_conll2002(
     return docs, report
 
 
+def _check_disjoint(path: Path, label_sets: Dict[str, Sequence[str]]) -> None:
+    """Raise CorpusError if two label columns share a label (all go into one doc.cats)."""
+    seen: Dict[str, str] = {}
+    for col, label_set in label_sets.items():
+        for label in label_set:
+            if label in seen:
+                raise CorpusError(
+                    f"{path}: columns {seen[label]!r} and {col!r} share the label {label!r}; "
+                    f"the categories of all label columns go into one doc.cats, so each column "
+                    f"needs its own labels. Rename the label in one of the columns."
+                )
+            seen[label] = col
+
+
 def read_table(
     path: Union[str, Path],
     *,
     text_col: str,
-    label_col: str,
+    label_col: Union[str, Sequence[str]],
     labels: Optional[Sequence[str]] = None,
     skip_invalid: bool = False,
 ) -> Tuple[List[Doc], ConversionReport]:
-    """A CSV/TSV (by suffix) with a header to Docs with exclusive categories from `label_col`."""
+    """A CSV/TSV (by suffix) with a header to Docs with categories from `label_col`.
+
+    Each label column is its own group of exclusive categories in `doc.cats` (e.g. emotion and
+    offensive); the columns' labels must be disjoint. `labels` restricts the first column only.
+    """
     path = Path(path)
+    label_cols = [label_col] if isinstance(label_col, str) else list(label_col)
+    if not label_cols:
+        raise CorpusError(f"{path}: no label column given")
+    for col in label_cols:
+        if label_cols.count(col) > 1:
+            raise CorpusError(f"{path}: label column {col!r} is given more than once")
     if not path.is_file():
         raise CorpusError(f"{path}: no such file")
     delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
     report = ConversionReport(path)
-    rows: List[Tuple[str, str]] = []
+    rows: List[Tuple[str, List[str]]] = []
     with path.open(encoding="utf8", newline="") as fileh:
         quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
         reader = csv.reader(fileh, delimiter=delimiter, quoting=quoting)
         header = next(reader, None)
         if not header:
             raise CorpusError(f"{path}:1: empty file, expected a header row")
-        for col in (text_col, label_col):
+        for col in (text_col, *label_cols):
             if col not in header:
                 raise CorpusError(f"{path}:1: no column {col!r}; columns are {header}")
-        i_text, i_label = header.index(text_col), header.index(label_col)
+        i_text = header.index(text_col)
+        i_labels = [header.index(col) for col in label_cols]
         for row in reader:
             where = f"{path}:{reader.line_num}"
             try:
                 if len(row) != len(header):
                     raise CorpusError(f"{where}: expected {len(header)} columns, got {len(row)}")
-                text, label = row[i_text], row[i_label].strip()
+                text, values = row[i_text], [row[i].strip() for i in i_labels]
                 if not text.strip():
                     raise CorpusError(f"{where}: empty text")
-                if not label:
-                    raise CorpusError(f"{where}: empty label")
-                if labels is not None and label not in labels:
+                for col, value in zip(label_cols, values):
+                    if not value:
+                        in_col = f" in column {col!r}" if len(label_cols) > 1 else ""
+                        raise CorpusError(f"{where}: empty label{in_col}")
+                if labels is not None and values[0] not in labels:
                     raise CorpusError(
-                        f"{where}: unknown label {label!r}; known labels: {', '.join(labels)}"
+                        f"{where}: unknown label {values[0]!r}; known labels: {', '.join(labels)}"
                     )
             except CorpusError as err:
                 if not skip_invalid:
                     raise
                 report.skipped.append(str(err))
                 continue
-            rows.append((text, label))
-    label_set = list(labels) if labels is not None else sorted({lab for _, lab in rows})
+            rows.append((text, values))
+    label_sets: Dict[str, List[str]] = {}
+    for i, col in enumerate(label_cols):
+        if i == 0 and labels is not None:
+            label_sets[col] = list(labels)
+        else:
+            label_sets[col] = sorted({values[i] for _, values in rows})
+    _check_disjoint(path, label_sets)
     from spacy.lang.es import Spanish
 
     nlp = Spanish()
     docs = []
-    for doc, (_, label) in zip(nlp.pipe(t for t, _ in rows), rows):
-        doc.cats = {lab: float(lab == label) for lab in label_set}
+    report.column_counts = {col: Counter() for col in label_cols}
+    for doc, (_, values) in zip(nlp.pipe(t for t, _ in rows), rows):
+        cats: Dict[str, float] = {}
+        for col, value in zip(label_cols, values):
+            cats.update({lab: float(lab == value) for lab in label_sets[col]})
+            report.column_counts[col][value] += 1
+            report.label_counts[value] += 1
+        doc.cats = cats
         docs.append(doc)
-        report.label_counts[label] += 1
     report.n_docs = len(docs)
     if not docs:
         raise CorpusError(f"{path}: no valid rows")

@@ -40,6 +40,17 @@ def evaluate_pipeline(nlp: Language, examples: List[Example]) -> Dict[str, Any]:
     return scores
 
 
+def category_prefixes(scores: Dict[str, Any]) -> List[str]:
+    """Score-key prefixes of the text classifiers (`cats`, `offensive`, ...) that were scored,
+    in pipeline order."""
+    prefixes = [key[: -len("_macro_f")] for key in scores if key.endswith("_macro_f")]
+    return [
+        prefix
+        for prefix in prefixes
+        if scores[f"{prefix}_macro_f"] is not None and f"{prefix}_f_per_type" in scores
+    ]
+
+
 def _pct(x: float) -> str:
     return f"{x * 100:.2f}"
 
@@ -61,16 +72,16 @@ def markdown_report(scores: Dict[str, Any], *, title: str) -> str:
         for label, s in sorted((scores.get("ents_per_type") or {}).items()):
             rows.append([label, _pct(s["p"]), _pct(s["r"]), _pct(s["f"])])
         parts.append(_table(["type", "P", "R", "F"], rows))
-    if scores.get("cats_macro_f") is not None:
-        parts.append("## Categories")
+    for prefix in category_prefixes(scores):
+        parts.append("## Categories" if prefix == "cats" else f"## Categories: `{prefix}`")
         parts.append(
-            f"Macro-F1 **{_pct(scores['cats_macro_f'])}**, "
-            f"micro-F1 {_pct(scores['cats_micro_f'])}, "
-            f"macro ROC AUC {_pct(scores.get('cats_macro_auc') or 0.0)}"
+            f"Macro-F1 **{_pct(scores[f'{prefix}_macro_f'])}**, "
+            f"micro-F1 {_pct(scores[f'{prefix}_micro_f'])}, "
+            f"macro ROC AUC {_pct(scores.get(f'{prefix}_macro_auc') or 0.0)}"
         )
         rows = [
             [label, _pct(s["p"]), _pct(s["r"]), _pct(s["f"])]
-            for label, s in (scores.get("cats_f_per_type") or {}).items()
+            for label, s in (scores.get(f"{prefix}_f_per_type") or {}).items()
         ]
         parts.append(_table(["class", "P", "R", "F"], rows))
     for name, conf in (scores.get("confusion") or {}).items():
