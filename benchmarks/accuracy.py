@@ -69,10 +69,18 @@ def main() -> None:
     parser.add_argument("--vocab-size", type=int, default=12000)
     parser.add_argument("--weighting", default="sqrt", choices=["balanced", "sqrt"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument(
+        "--single-seeds", type=int, default=0, help="seeds of the single-task runs (0: all)"
+    )
     parser.add_argument("--batch-words", type=int, default=500, help="words per task per step")
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "accuracy.md")
     parser.add_argument("--jobs", type=int, default=1, help="training runs at a time")
     parser.add_argument("--threads", type=int, default=2, help="torch threads per run")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep finished runs (model-best and seconds.json in the work dir); train the rest",
+    )
     args = parser.parse_args()
 
     work = args.work_dir.resolve()
@@ -133,7 +141,8 @@ def main() -> None:
     ]
     runs = []  # (key, name, seed, extra)
     for name, extra in variants.items():
-        for seed in args.seeds if name != "textcat_weighted" else args.seeds[:1]:
+        n_seeds = len(args.seeds) if name == "joint" else (args.single_seeds or len(args.seeds))
+        for seed in args.seeds[: 1 if name == "textcat_weighted" else n_seeds]:
             key = name if seed == args.seeds[0] else f"{name}@seed{seed}"
             runs.append((key, name, seed, extra))
     cnn = work / "cnn_ner"
@@ -144,7 +153,18 @@ def main() -> None:
         "--training.eval_frequency", str(args.eval_frequency),
     ]  # fmt: skip
     seconds: Dict[str, float] = {}
-    pending = list(runs)
+
+    def done(key: str) -> bool:
+        return (
+            args.reuse
+            and (work / key / "model-best").exists()
+            and (work / key / "seconds.json").exists()
+        )
+
+    for key in [r[0] for r in runs] + ["cnn_ner"]:
+        if done(key):
+            seconds[key] = json.loads((work / key / "seconds.json").read_text())
+    pending = [r for r in runs if not done(r[0])]
     active: Dict[str, subprocess.Popen] = {}
     cnn_proc: Optional[subprocess.Popen] = None
     while pending or active:
@@ -159,6 +179,7 @@ def main() -> None:
         time.sleep(0.5)
         for key in [k for k, proc in active.items() if proc.poll() is not None]:
             seconds[key] = finish(active.pop(key))
+            (work / key / "seconds.json").write_text(json.dumps(seconds[key]))
             if key != "ner_only":
                 continue
             if cnn_proc is None:
@@ -168,6 +189,7 @@ def main() -> None:
                 cnn_proc.send_signal(signal.SIGINT)
                 cnn_proc.wait()
                 seconds["cnn_ner"] = time.perf_counter() - cnn_proc.started  # type: ignore
+            (cnn / "seconds.json").write_text(json.dumps(seconds["cnn_ner"]))
     results: Dict[str, Dict] = {}
     reports = [(key, work / key, data / "dev" if name == "joint" else Path(extra[1]))
                for key, name, _, extra in runs]  # fmt: skip
