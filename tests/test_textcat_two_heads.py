@@ -7,8 +7,14 @@ from spacy.scorer import Scorer
 from spacy.training import Example
 
 from spacy_beto import BetoConfigError
+from spacy_beto.cli.model_card import build_card
 from spacy_beto.corpus.convert import EMOTION_LABELS, textcat_doc
-from spacy_beto.evaluation.report import evaluate_pipeline, markdown_report
+from spacy_beto.evaluation.report import (
+    category_groups,
+    displacy_page,
+    evaluate_pipeline,
+    markdown_report,
+)
 
 OFFENSIVE_LABELS = ["NO", "OFF"]
 N_OFFENSIVE = 12  # the first 12 emotion documents also carry OFF/NO, the others only emotions
@@ -112,6 +118,25 @@ def test_report_has_both_classifiers(trained, emotion_records):
     report = markdown_report(scores, title="t")
     assert "## Categories\n" in report and "## Categories: `offensive`" in report
     assert "| OFF |" in report and "| surprise |" in report
+
+
+def test_model_card_and_displacy_show_both_classifiers(trained, emotion_records):
+    nlp, _ = trained
+    dev = emotion_offensive_examples(nlp, emotion_records[20:40])
+    scores = evaluate_pipeline(nlp, dev)
+    card = build_card(scores, {"name": "x"}, "mini")
+    assert card["performance"]["offensive_macro_f"] == scores["offensive_macro_f"]
+    assert card["performance"]["cats_macro_f"] == scores["cats_macro_f"]
+    assert "confusion" not in card["performance"]
+    assert "### Categories: `offensive` per class (dev)" in card["notes"]
+    assert "### Categories per class (dev)" in card["notes"] and "| surprise |" in card["notes"]
+    groups = category_groups(nlp)
+    assert groups == [("textcat", list(EMOTION_LABELS)), ("offensive", OFFENSIVE_LABELS)]
+    page = displacy_page(dev[:3], n_samples=3, title="t", groups=groups)
+    for eg in dev[:3]:
+        for name, labels in groups:
+            best = max(labels, key=eg.predicted.cats.get)
+            assert f"<b>{name}</b>: {best} ({eg.predicted.cats[best]:.2f})" in page
 
 
 def test_without_labels_several_classifications_is_a_clear_error(emotion_records):

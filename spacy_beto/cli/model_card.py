@@ -8,6 +8,7 @@ import typer
 from wasabi import msg
 
 from ..errors import BetoConfigError
+from ..evaluation.report import category_prefixes
 from . import app
 from ._util import clear_errors
 
@@ -18,28 +19,30 @@ def _table(rows: List[List[str]], header: List[str]) -> str:
     return "\n".join(lines)
 
 
+def _per_class(scores: Dict[str, Any]) -> List[List[str]]:
+    return [
+        [label, f"{s['p'] * 100:.2f}", f"{s['r'] * 100:.2f}", f"{s['f'] * 100:.2f}"]
+        for label, s in sorted(scores.items())
+    ]
+
+
 def build_card(metrics: Dict[str, Any], card: Dict[str, Any], transformer: str) -> Dict[str, Any]:
-    """Merge evaluation metrics (from `spacy evaluate --output`) into the card's meta overrides."""
+    """Merge evaluation metrics (from `spacy evaluate --output`) into the card's meta overrides:
+    entity scores and the scores of every text classifier (`cats_*`, `offensive_*`, ...)."""
+    prefixes = category_prefixes(metrics)
+    keep = tuple(f"{prefix}_" for prefix in ["ents", *prefixes])
     performance = {
-        k: v
-        for k, v in metrics.items()
-        if isinstance(v, (int, float, dict)) and k.startswith(("ents_", "cats_"))
+        k: v for k, v in metrics.items() if isinstance(v, (int, float, dict)) and k.startswith(keep)
     }
     notes = [f"### Transformer\n\nBuilt on `{transformer}`."]
     ents = metrics.get("ents_per_type") or {}
     if ents:
-        rows = [
-            [label, f"{s['p'] * 100:.2f}", f"{s['r'] * 100:.2f}", f"{s['f'] * 100:.2f}"]
-            for label, s in sorted(ents.items())
-        ]
-        notes.append("### Entities per type (dev)\n\n" + _table(rows, ["Label", "P", "R", "F"]))
-    cats = metrics.get("cats_f_per_type") or {}
-    if cats:
-        rows = [
-            [label, f"{s['p'] * 100:.2f}", f"{s['r'] * 100:.2f}", f"{s['f'] * 100:.2f}"]
-            for label, s in sorted(cats.items())
-        ]
-        notes.append("### Categories per class (dev)\n\n" + _table(rows, ["Label", "P", "R", "F"]))
+        table = _table(_per_class(ents), ["Label", "P", "R", "F"])
+        notes.append("### Entities per type (dev)\n\n" + table)
+    for prefix in prefixes:
+        title = "Categories" if prefix == "cats" else f"Categories: `{prefix}`"
+        table = _table(_per_class(metrics[f"{prefix}_f_per_type"]), ["Label", "P", "R", "F"])
+        notes.append(f"### {title} per class (dev)\n\n" + table)
     out = dict(card)
     out["performance"] = performance
     out["notes"] = "\n\n".join([card.get("notes", "")] + notes).strip() + "\n"

@@ -28,6 +28,7 @@ def report_cli(
 
     from ..errors import BetoConfigError
     from ..evaluation.report import (
+        category_groups,
         category_prefixes,
         displacy_page,
         evaluate_pipeline,
@@ -47,7 +48,7 @@ def report_cli(
     (output_dir / "metrics.json").write_text(json.dumps(scores, indent=2), encoding="utf8")
     (output_dir / "report.md").write_text(markdown_report(scores, title=title), encoding="utf8")
     sample = random.Random(seed).sample(examples, min(n_samples, len(examples)))
-    page = displacy_page(sample, n_samples=n_samples, title=title)
+    page = displacy_page(sample, n_samples=n_samples, title=title, groups=category_groups(nlp))
     (output_dir / "predictions.html").write_text(page, encoding="utf8")
     summary = []
     if scores.get("ents_f") is not None:

@@ -2,10 +2,11 @@
 
 import html
 import statistics
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Sequence, Tuple
 
 from spacy import displacy
 from spacy.language import Language
+from spacy.pipeline import TextCategorizer
 from spacy.scorer import Scorer
 from spacy.training import Example
 
@@ -92,8 +93,36 @@ def markdown_report(scores: Dict[str, Any], *, title: str) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def displacy_page(examples: Sequence[Example], *, n_samples: int, title: str) -> str:
-    """An HTML page with predicted entities (and categories) next to the gold annotation."""
+def category_groups(nlp: Language) -> List[Tuple[str, List[str]]]:
+    """(component name, labels) of each text classifier, in pipeline order."""
+    return [
+        (name, list(pipe.labels))
+        for name, pipe in nlp.pipeline
+        if isinstance(pipe, TextCategorizer)
+    ]
+
+
+def _best_categories(cats: Dict[str, float], groups: Sequence[Tuple[str, Sequence[str]]]) -> str:
+    """The best category of each classifier group (one group of all labels if none given)."""
+    parts = []
+    for name, labels in groups or [("category", list(cats))]:
+        scored = [label for label in labels if label in cats]
+        if scored:
+            best = max(scored, key=cats.get)
+            label = "category" if len(groups) < 2 else name
+            parts.append(f"<b>{html.escape(label)}</b>: {html.escape(best)} ({cats[best]:.2f})")
+    return f"<p>{'; '.join(parts)}</p>" if parts else ""
+
+
+def displacy_page(
+    examples: Sequence[Example],
+    *,
+    n_samples: int,
+    title: str,
+    groups: Sequence[Tuple[str, Sequence[str]]] = (),
+) -> str:
+    """An HTML page with predicted entities (and categories) next to the gold annotation.
+    `groups` names each text classifier's labels: the page shows the best category of each."""
     blocks = []
     for i, eg in enumerate(examples[:n_samples]):
         cells = []
@@ -105,10 +134,7 @@ def displacy_page(examples: Sequence[Example], *, n_samples: int, title: str) ->
                 ents = f"<p>{html.escape(doc.text)}</p><em>(no entities)</em>"
             else:
                 ents = f"<p>{html.escape(doc.text)}</p><em>(no entity annotation)</em>"
-            cats = ""
-            if doc.cats:
-                best = max(doc.cats, key=doc.cats.get)
-                cats = f"<p><b>category</b>: {html.escape(best)} ({doc.cats[best]:.2f})</p>"
+            cats = _best_categories(doc.cats, groups) if doc.cats else ""
             cells.append(f"<td><h4>{side}</h4>{ents}{cats}</td>")
         blocks.append(f"<tr><td>{i + 1}</td>{''.join(cells)}</tr>")
     return (
