@@ -52,6 +52,39 @@ LEVERS_OFF = {
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
 
+class EncoderProbe:
+    """Forward hooks on the encoder: calls, seconds inside it, real and padded word pieces."""
+
+    def __init__(self) -> None:
+        self.calls, self.seconds, self.real, self.padded = 0, 0.0, 0, 0
+        self._start = 0.0
+
+    def attach(self, module) -> None:
+        module.register_forward_pre_hook(self._pre, with_kwargs=True)
+        module.register_forward_hook(self._post)
+
+    def _pre(self, module, args, kwargs) -> None:
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        mask = kwargs.get("attention_mask")
+        self.calls += 1
+        self.padded += int(ids.numel())
+        self.real += int(mask.sum()) if mask is not None else int(ids.numel())
+        self._start = time.perf_counter()
+
+    def _post(self, module, args, output) -> None:
+        self.seconds += time.perf_counter() - self._start
+
+    def take(self) -> Dict:
+        """The counts since the last call."""
+        out = {"calls": self.calls, "encoder_seconds": self.seconds}
+        out.update(real_pieces=self.real, padded_pieces=self.padded)
+        self.calls, self.seconds, self.real, self.padded = 0, 0.0, 0, 0
+        return out
+
+
+PROBE = EncoderProbe()
+
+
 # ---------------------------------------------------------------- texts and model
 
 
@@ -195,6 +228,8 @@ def run_hf(model_dir: Path, batch_size: int):
     sc = AutoModelForSequenceClassification.from_pretrained(
         str(model_dir), num_labels=len(EMOTIONS)
     )
+    PROBE.attach(tc)
+    PROBE.attach(sc)
     ner = pipeline("token-classification", model=tc, tokenizer=tok, aggregation_strategy="simple")
     clf = pipeline("text-classification", model=sc, tokenizer=tok, top_k=None, truncation=True)
 
@@ -216,6 +251,7 @@ def run_encoder(model_dir: Path, max_items: int):
 
     tok = AutoTokenizer.from_pretrained(str(model_dir))
     model = AutoModel.from_pretrained(str(model_dir)).eval()
+    PROBE.attach(model)
 
     def run(texts: List[str], rss: List[float]) -> None:
         ids = tok(texts, truncation=True, max_length=512)["input_ids"]
@@ -227,6 +263,15 @@ def run_encoder(model_dir: Path, max_items: int):
                 rss.append(current_rss_mb())
 
     return run
+
+
+def profile_row(seconds: float, enc: Dict[str, float]) -> List[str]:
+    """Where a variant's time went: inside the encoder's forward or around it."""
+    real, padded = enc["real_pieces"], enc["padded_pieces"]
+    outside = 1 - enc["encoder_seconds"] / seconds
+    padding = 1 - real / max(padded, 1)
+    return [f"{seconds:.1f}", f"{enc['encoder_seconds']:.1f}", f"{outside:.1%}",
+            str(enc["calls"]), str(real), str(padded), f"{padding:.1%}"]  # fmt: skip
 
 
 def current_rss_mb() -> float:
@@ -248,6 +293,7 @@ def build_runner(variant: str, model_dir: Path, args: Dict) -> Callable:
 
             quantize_pipeline(nlp)
         trf = nlp.get_pipe("transformer")
+        PROBE.attach(trf.model.layers[0].shims[0]._model)
         off = LEVERS_OFF.get(variant, {})
         trf.cfg.update(off)
 
@@ -273,13 +319,14 @@ def variant_cmd(variant: str, model_dir: Path, texts_path: Path, args_json: str)
         if cmd[0] == "warmup":
             run(texts[: args["warmup"]], [])
             rss.append(current_rss_mb())
+            PROBE.take()
             reply: Dict = {}
         elif cmd[0] == "chunk":
             i, n = int(cmd[1]), int(cmd[2])
             chunk = texts[len(texts) * i // n : len(texts) * (i + 1) // n]
             start = time.perf_counter()
             run(chunk, rss)
-            reply = {"seconds": time.perf_counter() - start}
+            reply = {"seconds": time.perf_counter() - start, **PROBE.take()}
         else:
             reply = {
                 "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -355,16 +402,21 @@ def main(
         children[variant] = Child(variant, model, texts_path, args)
         children[variant].ask("warmup")
     seconds = {v: 0.0 for v in names}
+    probes: Dict[str, Dict[str, float]] = {v: {} for v in names}
     for i in range(chunks):  # interleaved: load changes on a shared machine hit all variants
         order = names[i % len(names) :] + names[: i % len(names)]
         for variant in order:
-            seconds[variant] += children[variant].ask(f"chunk {i} {chunks}")["seconds"]
+            reply = children[variant].ask(f"chunk {i} {chunks}")
+            seconds[variant] += reply.pop("seconds")
+            for key, value in reply.items():
+                probes[variant][key] = probes[variant].get(key, 0) + value
         msg.text(f"chunk {i + 1}/{chunks}: " + ", ".join(f"{v} {seconds[v]:.0f}s" for v in names))
     results: Dict[str, Dict] = {}
     for variant in names:
         results[variant] = {
             "seconds": seconds[variant],
             "words_per_s": n_words / seconds[variant],
+            "encoder": probes[variant],
             **children[variant].ask("done"),
         }
         children[variant].proc.wait()
@@ -382,6 +434,11 @@ def main(
     rows = [(k, NAMES[k], f"{wps[k]:.0f}", f"{rss[k]:.0f}") for k in results]
     msg.table(rows, header=("", "variant", "words/s", "peak RSS MB"), divider=True)
     msg.table(list({**ratios, **extra}.items()), header=("ratio", "value"), divider=True)
+    msg.table(
+        [(k, *profile_row(v["seconds"], v["encoder"])) for k, v in results.items()],
+        header=("", "s", "encoder s", "outside encoder", "calls", "pieces", "padded", "padding"),
+        divider=True,
+    )
     if json_path:
         out = {
             "words_per_s": wps,
