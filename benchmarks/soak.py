@@ -86,9 +86,16 @@ def generate(texts: List[str], n_docs: int, *, seed: int) -> Iterator[str]:
 
 
 def build_tiny_pipeline(
-    workdir: Path, *, layers: int = 1, hidden: int = 32, heads: int = 2, vocab_size: int = 2000
+    workdir: Path,
+    *,
+    layers: int = 1,
+    hidden: int = 32,
+    heads: int = 2,
+    vocab_size: int = 2000,
+    encoder: Optional[Path] = None,
 ):
-    """transformer + ner + textcat on a BERT built from the corpus (random weights)."""
+    """transformer + ner + textcat on `encoder`, or on a BERT built from the corpus (random
+    weights)."""
     import spacy
     from spacy.training import Example
 
@@ -96,7 +103,7 @@ def build_tiny_pipeline(
     from spacy_beto.mini import build_mini
 
     corpus = ROOT / "corpus"
-    model_dir = build_mini(
+    model_dir = encoder or build_mini(
         workdir / "tiny-bert",
         texts=[corpus / "ner" / "train.jsonl", corpus / "emotion" / "train.jsonl"],
         vocab_size=vocab_size,
@@ -179,6 +186,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         default="1,32,2,2000",
         help="layers,hidden,heads,vocab of the built pipeline (the project's mini: 4,256,4,8000)",
     )
+    parser.add_argument(
+        "--encoder",
+        type=Path,
+        help="HF encoder dir for the built pipeline instead of --size (e.g. the BETO-shaped "
+        "random BERT-base that benchmarks/speed.py caches in assets/speed/beto-random)",
+    )
     parser.add_argument("--n-docs", type=int, default=20_000)
     parser.add_argument("--every", type=int, default=1_000)
     parser.add_argument("--warmup", type=int, default=2_000)
@@ -201,7 +214,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         else:
             layers, hidden, heads, vocab_size = map(int, args.size.split(","))
             nlp = build_tiny_pipeline(
-                Path(tmp), layers=layers, hidden=hidden, heads=heads, vocab_size=vocab_size
+                Path(tmp),
+                layers=layers,
+                hidden=hidden,
+                heads=heads,
+                vocab_size=vocab_size,
+                encoder=args.encoder,
             )
         texts = generate(base_texts(args.data_dir), args.n_docs, seed=args.seed)
         rows = soak(
