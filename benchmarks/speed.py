@@ -35,6 +35,8 @@ NAMES = {
     "a0": "(a), levers off: no groups, no inference_mode, keep_trf_data",
     "a1": "(a), windows in one padded call per batch (no length groups)",
     "a-inf": "(a), no inference_mode",
+    "a4k": "(a), max_batch_items 4,096 (windows of fewer docs sorted together)",
+    "a16k": "(a), max_batch_items 16,384",
     "a-keep": "(a), keep_trf_data",
     "b": "spaCy quickstart trf",
     "c": "HF pipelines (tok+seq cls)",
@@ -47,6 +49,8 @@ LEVERS_OFF = {
     "a0": {"inference_mode": False, "keep_trf_data": True, "group_items": 0},
     "a1": {"group_items": 0},
     "a-inf": {"inference_mode": False},
+    "a4k": {"max_batch_items": 4096},
+    "a16k": {"max_batch_items": 16384},
     "a-keep": {"keep_trf_data": True},
 }
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)

@@ -19,6 +19,7 @@ LEVERS = {
     "group_items": 0,
     "inference_mode": False,
     "keep_trf_data": True,
+    "max_batch_items": 64,  # many small sub-batches of documents, each with its own groups
 }
 
 
