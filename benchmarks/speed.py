@@ -37,6 +37,8 @@ NAMES = {
     "a-inf": "(a), no inference_mode",
     "a4k": "(a), max_batch_items 4,096 (windows of fewer docs sorted together)",
     "a16k": "(a), max_batch_items 16,384",
+    "a64": "(a), nlp.pipe(batch_size=64): fewer windows sorted together",
+    "aw256": "(a), windows of 256 tokens, stride 224 (a training-time choice)",
     "a-keep": "(a), keep_trf_data",
     "b": "spaCy quickstart trf",
     "c": "HF pipelines (tok+seq cls)",
@@ -51,7 +53,16 @@ LEVERS_OFF = {
     "a-inf": {"inference_mode": False},
     "a4k": {"max_batch_items": 4096},
     "a16k": {"max_batch_items": 16384},
+    "a64": {"pipe_batch_size": 64},
     "a-keep": {"keep_trf_data": True},
+}
+# Variants of (a) built from a changed config: they change outputs, so they are a choice made
+# before training, measured here for what they would pay.
+CONFIG_OVERRIDES = {
+    "aw256": {
+        "components.transformer.model.get_spans.window": 256,
+        "components.transformer.model.get_spans.stride": 224,
+    },
 }
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
@@ -188,12 +199,13 @@ def _add_labels(nlp) -> None:
     nlp.initialize()
 
 
-def build_a(model_dir: Path):
+def build_a(model_dir: Path, overrides: Optional[Dict] = None):
     import spacy
     from thinc.api import Config
 
     config = Config().from_disk(
-        ROOT / "configs" / "beto.cfg", overrides={"paths.transformer": str(model_dir)}
+        ROOT / "configs" / "beto.cfg",
+        overrides={"paths.transformer": str(model_dir), **(overrides or {})},
     )
     nlp = spacy.util.load_model_from_config(config, auto_fill=True)
     _add_labels(nlp)
@@ -291,18 +303,22 @@ def build_runner(variant: str, model_dir: Path, args: Dict) -> Callable:
     torch.set_num_threads(args["threads"])
     torch.set_num_interop_threads(1)
     if variant in ("b", "q") or variant.startswith("a"):
-        nlp = build_b(model_dir) if variant == "b" else build_a(model_dir)
+        if variant == "b":
+            nlp = build_b(model_dir)
+        else:
+            nlp = build_a(model_dir, CONFIG_OVERRIDES.get(variant))
         if variant == "q":
             from spacy_beto.quantize import quantize_pipeline
 
             quantize_pipeline(nlp)
         trf = nlp.get_pipe("transformer")
         PROBE.attach(trf.model.layers[0].shims[0]._model)
-        off = LEVERS_OFF.get(variant, {})
+        off = dict(LEVERS_OFF.get(variant, {}))
+        batch_size = off.pop("pipe_batch_size", args["batch_size"])
         trf.cfg.update(off)
 
         def run(batch: List[str], rss: List[float]) -> None:
-            run_spacy(nlp, batch, args["batch_size"], rss)
+            run_spacy(nlp, batch, batch_size, rss)
 
         return run
     if variant == "c":
