@@ -196,6 +196,8 @@ def main() -> None:
     reports.append(("cnn_ner", cnn, data / "dev" / "ner.spacy"))
     procs = []
     for key, out, dev in reports:
+        if report_done(out, reuse=args.reuse):
+            continue
         cmd = sp + ["report", str(out / "model-best"), str(dev), "--output", str(out / "report"),
                     "--title", key]  # fmt: skip
         procs.append(start(cmd, log=logs / f"report-{key}.log", threads=args.threads))
@@ -203,10 +205,27 @@ def main() -> None:
             finish(procs.pop(0))
     for proc in procs:
         finish(proc)
+    copies = args.output.with_suffix("")  # benchmarks/accuracy/<run>.md
+    copies.mkdir(parents=True, exist_ok=True)
     for key, out, _ in reports:
         metrics = json.loads((out / "report" / "metrics.json").read_text())
         results[key] = {"seconds": seconds[key], **metrics}
+        (copies / f"{key}.md").write_text((out / "report" / "report.md").read_text())
     write_outputs(results, args)
+
+
+def report_done(out: Path, *, reuse: bool) -> bool:
+    """With --reuse, a run's report is kept when it is newer than the run's model-best."""
+    metrics = out / "report" / "metrics.json"
+    model = out / "model-best" / "meta.json"
+    return reuse and metrics.exists() and metrics.stat().st_mtime > model.stat().st_mtime
+
+
+def _rel(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
 
 
 def _f(x: Optional[float]) -> str:
@@ -264,12 +283,14 @@ def write_outputs(results: Dict[str, Dict], args: argparse.Namespace) -> None:
     table = "\n".join(lines) + "\n"
     args.output.write_text(
         "# Accuracy: joint vs single-task, class weighting, CNN baseline\n\n"
-        f"Command: `python benchmarks/accuracy.py --data-dir DATA --steps {args.steps} "
-        f"--batch-words {args.batch_words} --seeds {' '.join(map(str, args.seeds))}` "
+        f"Command: `python benchmarks/accuracy.py {' '.join(sys.argv[1:])}` "
         f"(mini encoder {args.layers} layers, hidden "
         f"{args.hidden}, vocab {args.vocab_size}, built from the training text). Dev splits: "
         "CoNLL-2002 esp.testa, EmoEvent dev. Per-run reports (per type/class P/R/F, confusion "
-        f"matrix, displaCy samples) are in `{args.work_dir}/<run>/report/`. Single-task steps take "
+        f"matrix) are copied to `{_rel(args.output.with_suffix(''))}/<run>.md`; with metrics "
+        f"JSON and displaCy samples they are in `{_rel(args.work_dir)}/<run>/report/`. "
+        "Wall-clock seconds depend on what ran beside each run (`--jobs`; with `--reuse`, "
+        "finished runs keep the seconds they were measured with). Single-task steps take "
         f"{args.batch_words} words; a joint step takes {args.batch_words} words of each task.\n\n"
         + table,
         encoding="utf8",
