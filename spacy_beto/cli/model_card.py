@@ -2,28 +2,15 @@
 
 import json
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict
 
 import typer
 from wasabi import msg
 
 from ..errors import BetoConfigError
-from ..evaluation.report import category_prefixes
+from ..evaluation.report import category_prefixes, markdown_table, prf_rows
 from . import app
 from ._util import clear_errors
-
-
-def _table(rows: List[List[str]], header: List[str]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def _per_class(scores: Dict[str, Any]) -> List[List[str]]:
-    return [
-        [label, f"{s['p'] * 100:.2f}", f"{s['r'] * 100:.2f}", f"{s['f'] * 100:.2f}"]
-        for label, s in sorted(scores.items())
-    ]
 
 
 def build_card(metrics: Dict[str, Any], card: Dict[str, Any], transformer: str) -> Dict[str, Any]:
@@ -37,11 +24,12 @@ def build_card(metrics: Dict[str, Any], card: Dict[str, Any], transformer: str) 
     notes = [f"### Transformer\n\nBuilt on `{transformer}`."]
     ents = metrics.get("ents_per_type") or {}
     if ents:
-        table = _table(_per_class(ents), ["Label", "P", "R", "F"])
+        table = markdown_table(["Label", "P", "R", "F"], prf_rows(sorted(ents.items())))
         notes.append("### Entities per type (dev)\n\n" + table)
     for prefix in prefixes:
         title = "Categories" if prefix == "cats" else f"Categories: `{prefix}`"
-        table = _table(_per_class(metrics[f"{prefix}_f_per_type"]), ["Label", "P", "R", "F"])
+        per_class = sorted(metrics[f"{prefix}_f_per_type"].items())
+        table = markdown_table(["Label", "P", "R", "F"], prf_rows(per_class))
         notes.append(f"### {title} per class (dev)\n\n" + table)
     out = dict(card)
     out["performance"] = performance

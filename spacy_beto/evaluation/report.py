@@ -2,7 +2,7 @@
 
 import html
 import statistics
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Sequence, Tuple
 
 from spacy import displacy
 from spacy.language import Language
@@ -56,7 +56,12 @@ def _pct(x: float) -> str:
     return f"{x * 100:.2f}"
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+def prf_rows(per_type: Iterable[Tuple[str, Dict[str, float]]]) -> List[List[str]]:
+    """One [label, P, R, F] row (percentages) per (label, scores) item."""
+    return [[label, _pct(s["p"]), _pct(s["r"]), _pct(s["f"])] for label, s in per_type]
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(map(str, row)) + " |" for row in rows]
     return "\n".join(lines)
@@ -70,9 +75,8 @@ def markdown_report(scores: Dict[str, Any], *, title: str) -> str:
         rows = [
             ["**micro**", _pct(scores["ents_p"]), _pct(scores["ents_r"]), _pct(scores["ents_f"])]
         ]
-        for label, s in sorted((scores.get("ents_per_type") or {}).items()):
-            rows.append([label, _pct(s["p"]), _pct(s["r"]), _pct(s["f"])])
-        parts.append(_table(["type", "P", "R", "F"], rows))
+        rows += prf_rows(sorted((scores.get("ents_per_type") or {}).items()))
+        parts.append(markdown_table(["type", "P", "R", "F"], rows))
     for prefix in category_prefixes(scores):
         parts.append("## Categories" if prefix == "cats" else f"## Categories: `{prefix}`")
         parts.append(
@@ -80,16 +84,13 @@ def markdown_report(scores: Dict[str, Any], *, title: str) -> str:
             f"micro-F1 {_pct(scores[f'{prefix}_micro_f'])}, "
             f"macro ROC AUC {_pct(scores.get(f'{prefix}_macro_auc') or 0.0)}"
         )
-        rows = [
-            [label, _pct(s["p"]), _pct(s["r"]), _pct(s["f"])]
-            for label, s in (scores.get(f"{prefix}_f_per_type") or {}).items()
-        ]
-        parts.append(_table(["class", "P", "R", "F"], rows))
+        rows = prf_rows((scores.get(f"{prefix}_f_per_type") or {}).items())
+        parts.append(markdown_table(["class", "P", "R", "F"], rows))
     for name, conf in (scores.get("confusion") or {}).items():
         labels = conf["labels"]
         parts.append(f"## Confusion matrix: `{name}` (rows gold, columns predicted)")
         rows = [[f"**{lab}**", *row] for lab, row in zip(labels, conf["matrix"])]
-        parts.append(_table(["gold \\ pred", *labels], rows))
+        parts.append(markdown_table(["gold \\ pred", *labels], rows))
     return "\n\n".join(parts) + "\n"
 
 
