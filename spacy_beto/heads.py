@@ -339,5 +339,6 @@ def check_score_keys(nlp: Language) -> None:
                 f"Components '{first.component}' and '{second.component}' write the same score "
                 f"keys ({', '.join(shared[:3])}, ...): one would overwrite the other's scores. "
                 f"Give '{second.component}' its own prefix: [components.{second.component}.scorer] "
-                f'prefix = "{second.component}" (and weight its keys in [training.score_weights]).'
+                f'prefix = "{second.component}" (a setting of @scorers = '
+                f'"spacy-beto.textcat_scorer.v1"), and weight its keys in [training.score_weights].'
             )
