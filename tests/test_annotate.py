@@ -130,3 +130,24 @@ def test_quantize_cli_writes_int8_pipeline(pipeline_dir, tmp_path):
     assert all(doc.cats for doc in docs)
     with pytest.raises(BetoConfigError, match="quantize"):
         nlp.to_disk(tmp_path / "again")
+
+
+def test_annotate_stream_reads_lazily_and_keeps_order(trained_nlp):
+    """Input is pulled as nlp.pipe needs it (a huge file is never loaded), and error records
+    stay in place between the documents."""
+    from spacy_beto.annotate import annotate_stream
+
+    consumed = 0
+
+    def items():
+        nonlocal consumed
+        for i in range(1, 100_001):
+            consumed += 1
+            yield (i, None, "bad") if i % 3 == 0 else (i, f"{GOOD[i % 3]} {i}", {"n": i})
+
+    stream = annotate_stream("unused", items(), batch_size=4, nlp=trained_nlp)
+    first = [next(stream) for _ in range(9)]
+    assert consumed < 100
+    assert [r["line"] for r in first] == list(range(1, 10))
+    assert [("error" in r) for r in first] == [i % 3 == 0 for i in range(1, 10)]
+    assert first[0]["n"] == 1 and first[0]["text"] == f"{GOOD[1]} 1"
