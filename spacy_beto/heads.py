@@ -135,23 +135,25 @@ class EntitiesKind(HeadKind):
     shared_scores = True
     shows_text = True
 
-    def describe(self, name, pipe, assigns, score_keys):
+    def describe(
+        self, name: str, pipe: Any, assigns: Sequence[str], score_keys: Sequence[str]
+    ) -> Optional[Head]:
         if "doc.ents" not in assigns:
             return None
         prefix = _prefix_of(score_keys, "_per_type", ("_p", "_r", "_f"))
         return Head(name, self, "ents", prefix, _labels(pipe), tuple(score_keys))
 
-    def from_scores(self, scores):
+    def from_scores(self, scores: Dict[str, Any]) -> List[Head]:
         # spaCy's NER scorer (get_ner_prf) always writes ents_p/r/f/per_type.
         return [Head("ents", self, "ents", "ents")] if "ents_f" in scores else []
 
-    def read(self, head, doc):
+    def read(self, head: Head, doc: Doc) -> Any:
         return [
             {"start": e.start_char, "end": e.end_char, "label": e.label_, "text": e.text}
             for e in doc.ents
         ]
 
-    def report_sections(self, head, scores):
+    def report_sections(self, head: Head, scores: Dict[str, Any]) -> List[str]:
         p = head.prefix
         if p is None or scores.get(f"{p}_f") is None:
             return []
@@ -162,18 +164,18 @@ class EntitiesKind(HeadKind):
             markdown_table(["type", "P", "R", "F"], rows),
         ]
 
-    def card_notes(self, head, scores):
+    def card_notes(self, head: Head, scores: Dict[str, Any]) -> List[str]:
         per_type = scores.get(f"{head.prefix}_per_type") or {}
         if not per_type:
             return []
         table = markdown_table(["Label", "P", "R", "F"], prf_rows(sorted(per_type.items())))
         return ["### Entities per type (dev)\n\n" + table]
 
-    def summary(self, head, scores):
+    def summary(self, head: Head, scores: Dict[str, Any]) -> Optional[str]:
         f = scores.get(f"{head.prefix}_f")
         return None if f is None else f"entity F {f * 100:.2f}"
 
-    def html(self, heads, doc):
+    def html(self, heads: Sequence[Head], doc: Doc) -> str:
         from spacy import displacy
 
         has_ents = doc.has_annotation("ENT_IOB")
@@ -189,14 +191,16 @@ class CategoriesKind(HeadKind):
 
     title = "Categories"
 
-    def describe(self, name, pipe, assigns, score_keys):
+    def describe(
+        self, name: str, pipe: Any, assigns: Sequence[str], score_keys: Sequence[str]
+    ) -> Optional[Head]:
         if "doc.cats" not in assigns:
             return None
         prefix = _prefix_of(score_keys, "_macro_f")
         info = {"exclusive": not getattr(pipe, "multi_label", False)}
         return Head(name, self, "cats", prefix, _labels(pipe), tuple(score_keys), info)
 
-    def from_scores(self, scores):
+    def from_scores(self, scores: Dict[str, Any]) -> List[Head]:
         prefixes = [key[: -len("_macro_f")] for key in scores if key.endswith("_macro_f")]
         return [
             Head(prefix, self, "cats", prefix)
@@ -204,11 +208,11 @@ class CategoriesKind(HeadKind):
             if scores[f"{prefix}_macro_f"] is not None and f"{prefix}_f_per_type" in scores
         ]
 
-    def read(self, head, doc):
+    def read(self, head: Head, doc: Doc) -> Any:
         labels = head.labels or tuple(doc.cats)
         return {label: round(float(doc.cats[label]), 6) for label in labels if label in doc.cats}
 
-    def evaluate(self, head, pipe, examples):
+    def evaluate(self, head: Head, pipe: Any, examples: Sequence[Example]) -> Dict[str, Any]:
         if not head.info.get("exclusive") or not head.labels:
             return {}
         return {"confusion": {head.component: confusion_matrix(examples, head.labels)}}
@@ -220,7 +224,7 @@ class CategoriesKind(HeadKind):
         p = head.prefix
         return p is not None and scores.get(f"{p}_macro_f") is not None
 
-    def report_sections(self, head, scores):
+    def report_sections(self, head: Head, scores: Dict[str, Any]) -> List[str]:
         if not self._scored(head, scores):
             return []
         p = head.prefix
@@ -232,20 +236,20 @@ class CategoriesKind(HeadKind):
         rows = prf_rows((scores.get(f"{p}_f_per_type") or {}).items())
         return [f"## {self._title(head)}", line, markdown_table(["class", "P", "R", "F"], rows)]
 
-    def card_notes(self, head, scores):
+    def card_notes(self, head: Head, scores: Dict[str, Any]) -> List[str]:
         if not self._scored(head, scores):
             return []
         per_class = sorted(scores[f"{head.prefix}_f_per_type"].items())
         table = markdown_table(["Label", "P", "R", "F"], prf_rows(per_class))
         return [f"### {self._title(head)} per class (dev)\n\n" + table]
 
-    def summary(self, head, scores):
+    def summary(self, head: Head, scores: Dict[str, Any]) -> Optional[str]:
         if not self._scored(head, scores):
             return None
         what = "category" if head.prefix == "cats" else head.prefix
         return f"{what} macro-F {scores[f'{head.prefix}_macro_f'] * 100:.2f}"
 
-    def html(self, heads, doc):
+    def html(self, heads: Sequence[Head], doc: Doc) -> str:
         """The best category of each classifier ("category" if there is only one)."""
         parts = []
         for head in heads:
