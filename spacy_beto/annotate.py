@@ -1,31 +1,24 @@
-"""Batch annotation: JSONL or plain-text lines in, one JSON record per line out, in order."""
+"""Batch annotation: JSONL or plain-text lines in, one JSON record per line out, in order.
 
-import itertools
+What a record holds comes from the pipeline's heads (`spacy_beto.heads`): `ents` for an entity
+recognizer, `cats` for text classifiers, and a field per registered head kind."""
+
 import json
 import logging
-import multiprocessing
-import os
-from dataclasses import dataclass, field
+from collections import deque
 from pathlib import Path
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
+from typing import Any, Deque, Dict, Iterable, Iterator, Optional, Sequence, Tuple, Union
 
 from spacy.language import Language
 from spacy.tokens import Doc
+
+from .errors import BetoConfigError
+from .heads import Head, pipeline_heads
 
 logger = logging.getLogger(__name__)
 
 # (line number, text, extra fields of a JSONL record) or (line number, None, error message)
 Item = Tuple[int, Optional[str], Any]
-
-
-@dataclass
-class AnnotateReport:
-    """Counts of an annotation run; `errors` holds (line number, reason) of each bad line."""
-
-    n_lines: int = 0
-    n_docs: int = 0
-    n_words: int = 0
-    errors: List[Tuple[int, str]] = field(default_factory=list)
 
 
 def read_items(path: Union[str, Path], *, fmt: str, text_field: str = "text") -> Iterator[Item]:
@@ -60,61 +53,40 @@ def read_items(path: Union[str, Path], *, fmt: str, text_field: str = "text") ->
             yield line_no, text, record
 
 
-def doc_record(doc: Doc, line_no: int, extra: Any) -> Dict[str, Any]:
-    """The output record of one annotated doc: entities with character offsets, category scores."""
+def load_pipeline(model: Union[str, Path]) -> Language:
+    """spacy.load(model), with a one-line BetoConfigError if `model` is neither an installed
+    pipeline package nor an existing directory (e.g. a misspelled name)."""
+    import spacy
+    from spacy.util import is_package
+
+    if not Path(model).exists() and not is_package(str(model)):
+        raise BetoConfigError(
+            f"Pipeline '{model}' not found: it is neither an installed pipeline package nor a "
+            f"directory. Check the name, install the package (pip install the pipeline's "
+            f"wheel) or give the path of a pipeline directory."
+        )
+    return spacy.load(model)
+
+
+def doc_record(doc: Doc, line_no: int, extra: Any, *, heads: Sequence[Head]) -> Dict[str, Any]:
+    """The output record of one annotated doc: {"line", extra fields..., "text"} and one field
+    per head (`ents` with character offsets, `cats` with scores, ...). Heads sharing a field
+    (several text classifiers: `cats`) merge their dicts. `heads = pipeline_heads(nlp)`."""
     record: Dict[str, Any] = {"line": line_no}
     if isinstance(extra, dict):
         record.update(extra)
     record["text"] = doc.text
-    record["ents"] = [
-        {"start": e.start_char, "end": e.end_char, "label": e.label_, "text": e.text}
-        for e in doc.ents
-    ]
-    record["cats"] = {label: round(float(score), 6) for label, score in doc.cats.items()}
+    for head in heads:
+        value = head.kind.read(head, doc)
+        if head.field not in record:
+            record[head.field] = value
+        elif isinstance(value, dict) and isinstance(record[head.field], dict):
+            record[head.field].update(value)
     return record
 
 
-def annotate_batch(nlp: Language, items: List[Item], *, batch_size: int) -> List[Dict[str, Any]]:
-    """Annotate a list of items; bad items become {"line": n, "error": reason}, in place."""
-    good = [(text, (line_no, extra)) for line_no, text, extra in items if text is not None]
-    docs = iter(nlp.pipe(good, as_tuples=True, batch_size=batch_size))
-    out = []
-    for line_no, text, extra in items:
-        if text is None:
-            out.append({"line": line_no, "error": extra})
-        else:
-            doc, (doc_line, doc_extra) = next(docs)
-            out.append(doc_record(doc, doc_line, doc_extra))
-    return out
-
-
-_WORKER_NLP: Optional[Language] = None
-
-
-def _init_worker(model: str, batch_size: int) -> None:
-    global _WORKER_NLP
-    import spacy
-    import torch
-
-    torch.set_num_threads(1)
-    _WORKER_NLP = spacy.load(model)
-    _WORKER_NLP.batch_size = batch_size
-
-
-def _work(items: List[Item]) -> List[Dict[str, Any]]:
-    assert _WORKER_NLP is not None
-    return annotate_batch(_WORKER_NLP, items, batch_size=_WORKER_NLP.batch_size)
-
-
-def chunked(items: Iterable[Item], size: int) -> Iterator[List[Item]]:
-    chunk: List[Item] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+def error_record(line_no: int, reason: str) -> Dict[str, Any]:
+    return {"line": line_no, "error": reason}
 
 
 def annotate_stream(
@@ -125,32 +97,28 @@ def annotate_stream(
     n_process: int = 1,
     nlp: Optional[Language] = None,
 ) -> Iterator[Dict[str, Any]]:
-    """Yield one record per item, in input order. n_process > 1 uses spawned workers, each
-    loading `model` with one torch thread (no fork: forked torch can hang)."""
-    if n_process <= 1:
-        if nlp is None:
-            import spacy
+    """Yield one record per item, in input order: `doc_record` for a good item, `error_record`
+    for a bad one. The items are streamed through `nlp.pipe(as_tuples=True, n_process=...)`:
+    memory is bounded by nlp.pipe's buffers (plus the error records of a run of bad lines)."""
+    if nlp is None:
+        nlp = load_pipeline(model)
+    heads = pipeline_heads(nlp)
+    pending: Deque[Item] = deque()  # items read but not yet written, in input order
 
-            nlp = spacy.load(model)
-        for chunk in chunked(items, batch_size):
-            yield from annotate_batch(nlp, chunk, batch_size=batch_size)
-        return
-    ctx = multiprocessing.get_context("spawn")
-    env_threads = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
-    os.environ.update({k: "1" for k in env_threads})
-    try:
-        with ctx.Pool(n_process, _init_worker, (str(model), batch_size)) as pool:
-            # A few tasks per worker at a time: memory stays bounded on huge inputs.
-            tasks = chunked(items, batch_size)
-            while True:
-                window = list(itertools.islice(tasks, 4 * n_process))
-                if not window:
-                    break
-                for records in pool.imap(_work, window):
-                    yield from records
-    finally:
-        for key, value in env_threads.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    def good_items() -> Iterator[Tuple[str, Item]]:
+        for item in items:
+            pending.append(item)
+            if item[1] is not None:
+                yield item[1], item
+
+    def flush_errors() -> Iterator[Dict[str, Any]]:
+        while pending and pending[0][1] is None:
+            line_no, _, reason = pending.popleft()
+            yield error_record(line_no, reason)
+
+    docs = nlp.pipe(good_items(), as_tuples=True, batch_size=batch_size, n_process=n_process)
+    for doc, (line_no, _, extra) in docs:
+        yield from flush_errors()
+        pending.popleft()
+        yield doc_record(doc, line_no, extra, heads=heads)
+    yield from flush_errors()

@@ -1,6 +1,8 @@
-"""`python -m spacy_beto annotate`: order kept, bad lines reported and skipped; `quantize`."""
+"""`python -m spacy_beto annotate`: order kept, bad lines reported (error records or skipped);
+`quantize`."""
 
 import json
+import re
 
 import pytest
 import spacy
@@ -58,13 +60,18 @@ def test_bad_lines_are_reported_and_skipped(pipeline_dir, tmp_path):
         assert set(r["cats"]) == set(spacy.load(pipeline_dir).get_pipe("textcat").labels)
         for ent in r["ents"]:
             assert r["text"][ent["start"] : ent["end"]] == ent["text"] and ent["label"]
-    assert "4 bad line(s)" in result.output
+    assert "4 bad line(s) written as error records: lines 2, 3, 4, 7" in result.output
+    line_2 = f"{src}:2: invalid JSON: Expecting property name enclosed in double quotes"
+    assert line_2 + " (column 2) (error record written)" in result.output
+    assert "skipped" not in result.output
 
 
 def test_output_matches_nlp_pipe_and_skip_invalid(trained_nlp, pipeline_dir, tmp_path):
     src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     write_input(src)
-    run([pipeline_dir, src, out, "--skip-invalid", "--no-progress"])
+    result = run([pipeline_dir, src, out, "--skip-invalid", "--no-progress"])
+    assert "4 bad line(s) skipped (--skip-invalid): lines 2, 3, 4, 7" in result.output
+    assert f"{src}:3: no string field 'text' (skipped)" in result.output
     records = [json.loads(line) for line in out.read_text(encoding="utf8").splitlines()]
     assert [r["line"] for r in records] == [1, 6, 8]
     for record, doc in zip(records, trained_nlp.pipe(GOOD)):
@@ -94,6 +101,20 @@ def test_n_process_keeps_input_order(pipeline_dir, tmp_path):
     assert [r["text"] for r in records] == texts
 
 
+def test_misspelled_model_is_a_one_line_error(tmp_path):
+    src, out = tmp_path / "in.txt", tmp_path / "out.jsonl"
+    src.write_text(GOOD[0] + "\n", encoding="utf8")
+    result = CliRunner().invoke(app, ["annotate", "es_beto_tfr", str(src), str(out)])
+    assert result.exit_code == 1
+    text = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", result.output).split())  # wasabi wraps
+    assert text == (
+        "✘ Pipeline 'es_beto_tfr' not found: it is neither an installed pipeline package nor a "
+        "directory. Check the name, install the package (pip install the pipeline's wheel) or "
+        "give the path of a pipeline directory."
+    )
+    assert not out.exists()
+
+
 def test_quantize_cli_writes_int8_pipeline(pipeline_dir, tmp_path):
     from spacy_beto.errors import BetoConfigError
     from spacy_beto.quantize import is_quantized
@@ -109,3 +130,24 @@ def test_quantize_cli_writes_int8_pipeline(pipeline_dir, tmp_path):
     assert all(doc.cats for doc in docs)
     with pytest.raises(BetoConfigError, match="quantize"):
         nlp.to_disk(tmp_path / "again")
+
+
+def test_annotate_stream_reads_lazily_and_keeps_order(trained_nlp):
+    """Input is pulled as nlp.pipe needs it (a huge file is never loaded), and error records
+    stay in place between the documents."""
+    from spacy_beto.annotate import annotate_stream
+
+    consumed = 0
+
+    def items():
+        nonlocal consumed
+        for i in range(1, 100_001):
+            consumed += 1
+            yield (i, None, "bad") if i % 3 == 0 else (i, f"{GOOD[i % 3]} {i}", {"n": i})
+
+    stream = annotate_stream("unused", items(), batch_size=4, nlp=trained_nlp)
+    first = [next(stream) for _ in range(9)]
+    assert consumed < 100
+    assert [r["line"] for r in first] == list(range(1, 10))
+    assert [("error" in r) for r in first] == [i % 3 == 0 for i in range(1, 10)]
+    assert first[0]["n"] == 1 and first[0]["text"] == f"{GOOD[1]} 1"

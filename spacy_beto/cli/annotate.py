@@ -19,21 +19,23 @@ def annotate_cli(
     output_path: Path = typer.Argument(..., help="JSONL file to write, one record per line"),
     fmt: str = typer.Option("auto", "--format", help="jsonl, text, or auto (by suffix)"),
     text_field: str = typer.Option("text", help="JSONL field holding the text"),
-    batch_size: int = typer.Option(256, help="Docs per nlp.pipe buffer (and per worker task)"),
-    n_process: int = typer.Option(1, help="Worker processes (spawned, one torch thread each)"),
+    batch_size: int = typer.Option(256, help="Docs per nlp.pipe batch"),
+    n_process: int = typer.Option(1, help="Worker processes (nlp.pipe n_process)"),
     skip_invalid: bool = typer.Option(
         False, help="Leave bad lines out of OUTPUT instead of writing {line, error} records"
     ),
     progress: bool = typer.Option(True, help="Progress bar with throughput on stderr"),
 ) -> None:
-    """Annotate every line: entities (offsets, labels) and category scores, in input order.
+    """Annotate every line with each head of the pipeline (entities with offsets and labels,
+    category scores, ...), in input order.
 
     A bad line (invalid JSON or UTF-8, no text field, unpaired surrogates) is reported with its
-    line number and counted; the run goes on.
+    line number and counted, and written as an {line, error} record (left out with
+    --skip-invalid); the run goes on.
     """
     from tqdm import tqdm
 
-    from ..annotate import annotate_stream, read_items
+    from ..annotate import annotate_stream, load_pipeline, read_items
 
     if fmt == "auto":
         fmt = "jsonl" if input_path.suffix.lower() in (".jsonl", ".json", ".ndjson") else "text"
@@ -41,19 +43,24 @@ def annotate_cli(
         msg.fail(f"--format must be jsonl, text or auto, not {fmt!r}", exits=1)
     if not input_path.is_file():
         msg.fail(f"{input_path}: input file not found", exits=1)
+    with clear_errors():
+        nlp = load_pipeline(model)
     with input_path.open("rb") as fileh:
         n_lines = sum(1 for line in fileh if line.strip())
     n_docs = n_words = 0
     errors = []
+    fate = "skipped" if skip_invalid else "error record written"
     start = time.perf_counter()
     bar = tqdm(total=n_lines, unit="doc", file=sys.stderr, disable=not progress, smoothing=0.1)
     items = read_items(input_path, fmt=fmt, text_field=text_field)
     with clear_errors(), output_path.open("w", encoding="utf8") as out:
-        for record in annotate_stream(model, items, batch_size=batch_size, n_process=n_process):
+        for record in annotate_stream(
+            model, items, batch_size=batch_size, n_process=n_process, nlp=nlp
+        ):
             bar.update(1)
             if "error" in record:
                 errors.append((record["line"], record["error"]))
-                bar.write(f"{input_path}:{record['line']}: skipped, {record['error']}")
+                bar.write(f"{input_path}:{record['line']}: {record['error']} ({fate})")
                 if skip_invalid:
                     continue
             else:
@@ -68,4 +75,8 @@ def annotate_cli(
         f"{n_words / max(seconds, 1e-9):.0f} words/s -> {output_path}"
     )
     if errors:
-        msg.warn(f"{len(errors)} bad line(s) skipped: lines {', '.join(str(n) for n, _ in errors)}")
+        lines = ", ".join(str(n) for n, _ in errors)
+        if skip_invalid:
+            msg.warn(f"{len(errors)} bad line(s) skipped (--skip-invalid): lines {lines}")
+        else:
+            msg.warn(f"{len(errors)} bad line(s) written as error records: lines {lines}")

@@ -2,35 +2,35 @@
 
 import json
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Optional, Sequence
 
 import typer
 from wasabi import msg
 
 from ..errors import BetoConfigError
-from ..evaluation.report import category_prefixes, markdown_table, prf_rows
+from ..heads import Head, heads_from_scores, unique_scored
 from . import app
 from ._util import clear_errors
 
 
-def build_card(metrics: Dict[str, Any], card: Dict[str, Any], transformer: str) -> Dict[str, Any]:
+def build_card(
+    metrics: Dict[str, Any],
+    card: Dict[str, Any],
+    transformer: str,
+    *,
+    heads: Optional[Sequence[Head]] = None,
+) -> Dict[str, Any]:
     """Merge evaluation metrics (from `spacy evaluate --output`) into the card's meta overrides:
-    entity scores and the scores of every text classifier (`cats_*`, `offensive_*`, ...)."""
-    prefixes = category_prefixes(metrics)
-    keep = tuple(f"{prefix}_" for prefix in ["ents", *prefixes])
+    the scores and per-label tables of every head (entities `ents_*`, each text classifier's
+    `cats_*`, `offensive_*`, ...). Without `heads`, they are recognised from the metrics."""
+    heads = unique_scored(heads_from_scores(metrics) if heads is None else heads)
+    keep = tuple(f"{head.prefix}_" for head in heads)
     performance = {
         k: v for k, v in metrics.items() if isinstance(v, (int, float, dict)) and k.startswith(keep)
     }
     notes = [f"### Transformer\n\nBuilt on `{transformer}`."]
-    ents = metrics.get("ents_per_type") or {}
-    if ents:
-        table = markdown_table(["Label", "P", "R", "F"], prf_rows(sorted(ents.items())))
-        notes.append("### Entities per type (dev)\n\n" + table)
-    for prefix in prefixes:
-        title = "Categories" if prefix == "cats" else f"Categories: `{prefix}`"
-        per_class = sorted(metrics[f"{prefix}_f_per_type"].items())
-        table = markdown_table(["Label", "P", "R", "F"], prf_rows(per_class))
-        notes.append(f"### {title} per class (dev)\n\n" + table)
+    for head in heads:
+        notes += head.kind.card_notes(head, metrics)
     out = dict(card)
     out["performance"] = performance
     out["notes"] = "\n\n".join([card.get("notes", "")] + notes).strip() + "\n"

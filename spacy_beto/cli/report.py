@@ -22,38 +22,38 @@ def report_cli(
     seed: int = typer.Option(0, help="Seed for choosing the displaCy samples"),
 ) -> None:
     """Write metrics.json, report.md (P/R/F per entity type and class, confusion matrix) and
-    predictions.html (predictions next to gold)."""
+    predictions.html (predictions next to gold), for every head of the pipeline."""
     import spacy
-    from spacy.training import Corpus
+    from spacy.util import registry
 
+    from ..annotate import load_pipeline
     from ..errors import BetoConfigError
     from ..evaluation.report import (
-        category_groups,
-        category_prefixes,
         displacy_page,
         evaluate_pipeline,
         markdown_report,
+        report_summary,
     )
+    from ..heads import pipeline_heads
 
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
     with clear_errors():
         if not data_path.exists():
             raise BetoConfigError(f"{data_path}: no such file or directory")
-        nlp = spacy.load(model)
-        examples = list(Corpus(data_path)(nlp))
+        nlp = load_pipeline(model)
+        # Looked up by name: the reader names a corrupt .spacy file instead of a deep traceback.
+        read_corpus = registry.readers.get("spacy-beto.Corpus.v1")
+        examples = list(read_corpus(data_path, gold_preproc=False)(nlp))
         msg.info(f"Evaluating {model} on {len(examples)} documents from {data_path}")
+        heads = pipeline_heads(nlp)
         scores = evaluate_pipeline(nlp, examples)
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "metrics.json").write_text(json.dumps(scores, indent=2), encoding="utf8")
-    (output_dir / "report.md").write_text(markdown_report(scores, title=title), encoding="utf8")
+    report = markdown_report(scores, title=title, heads=heads)
+    (output_dir / "report.md").write_text(report, encoding="utf8")
     sample = random.Random(seed).sample(examples, min(n_samples, len(examples)))
-    page = displacy_page(sample, n_samples=n_samples, title=title, groups=category_groups(nlp))
+    page = displacy_page(sample, n_samples=n_samples, title=title, heads=heads)
     (output_dir / "predictions.html").write_text(page, encoding="utf8")
-    summary = []
-    if scores.get("ents_f") is not None:
-        summary.append(f"entity F {scores['ents_f'] * 100:.2f}")
-    for prefix in category_prefixes(scores):
-        what = "category" if prefix == "cats" else prefix
-        summary.append(f"{what} macro-F {scores[f'{prefix}_macro_f'] * 100:.2f}")
-    msg.good(f"Wrote {output_dir}/metrics.json, report.md, predictions.html ({', '.join(summary)})")
+    summary = report_summary(scores, heads)
+    msg.good(f"Wrote {output_dir}/metrics.json, report.md, predictions.html ({summary})")

@@ -20,6 +20,7 @@ from thinc.api import Config, Model
 from thinc.types import Floats2d
 
 from ..errors import BetoConfigError
+from ..heads import check_score_keys
 from ..layers.inference import release_trf_data
 from .labels import check_labels_in_data
 from .listener import LISTENER_CONFIG_STR
@@ -132,6 +133,8 @@ class BetoTextCategorizer(TextCategorizer):
         self.cfg["class_weights"] = inverse_frequency_weights(
             counts, mode=self.cfg.get("class_weighting", "none")
         )
+        if nlp is not None:
+            check_score_keys(nlp)  # two classifiers on one scorer prefix: clear error
 
     def predict(self, docs: Iterable[Doc]) -> Floats2d:
         """Scores per document; a document without non-whitespace tokens scores 0.0 for every

@@ -1,91 +1,73 @@
-"""Evaluation reports: metrics JSON, Markdown tables, textcat confusion matrices, displaCy."""
+"""Evaluation reports: metrics JSON, Markdown tables, textcat confusion matrices, displaCy.
+
+What is scored and shown comes from the pipeline's heads (`spacy_beto.heads`), not from
+component names: a registered head kind is reported without changes here."""
 
 import html
 import statistics
-from typing import Any, Dict, Iterable, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from spacy import displacy
 from spacy.language import Language
-from spacy.pipeline import TextCategorizer
 from spacy.scorer import Scorer
 from spacy.training import Example
 
-from ..components.textcat import BetoTextCategorizer
-from ..scoring import has_gold_cats
+from ..heads import (
+    CategoriesKind,
+    EntitiesKind,
+    Head,
+    confusion_matrix,
+    heads_from_scores,
+    markdown_table,
+    pipeline_heads,
+    prf_rows,
+    unique_scored,
+)
 
-
-def confusion_matrix(examples: Sequence[Example], labels: Sequence[str]) -> Dict[str, Any]:
-    """Gold x predicted counts (argmax) over the examples that carry gold categories."""
-    labels = list(labels)
-    matrix = [[0] * len(labels) for _ in labels]
-    for eg in examples:
-        if not has_gold_cats(eg, labels):
-            continue
-        gold = max(labels, key=lambda lab: eg.reference.cats.get(lab, 0.0))
-        pred = max(labels, key=lambda lab: eg.predicted.cats.get(lab, 0.0))
-        matrix[labels.index(gold)][labels.index(pred)] += 1
-    return {"labels": labels, "matrix": matrix}
+__all__ = [
+    "aggregate",
+    "category_groups",
+    "category_prefixes",
+    "confusion_matrix",
+    "displacy_page",
+    "evaluate_pipeline",
+    "markdown_report",
+    "markdown_table",
+    "prf_rows",
+    "report_summary",
+]
 
 
 def evaluate_pipeline(nlp: Language, examples: List[Example]) -> Dict[str, Any]:
-    """The pipeline's scores (spaCy's Scorer) plus a confusion matrix per exclusive text
-    classifier. The examples' `predicted` docs hold the pipeline's output afterwards."""
+    """The pipeline's scores (spaCy's Scorer) plus what each head adds (a confusion matrix per
+    exclusive text classifier). The examples' `predicted` docs hold the pipeline's output."""
     for eg, doc in zip(examples, nlp.pipe(eg.predicted for eg in examples)):
         eg.predicted = doc
     scores = dict(Scorer(nlp).score(examples))
-    confusions = {}
-    for name, pipe in nlp.pipeline:
-        if isinstance(pipe, BetoTextCategorizer) and not pipe.multi_label:
-            confusions[name] = confusion_matrix(examples, pipe.labels)
-    scores["confusion"] = confusions
+    scores["confusion"] = {}
+    for head in pipeline_heads(nlp):
+        extra = head.kind.evaluate(head, nlp.get_pipe(head.component), examples)
+        for key, value in extra.items():
+            scores.setdefault(key, {}).update(value)
     return scores
 
 
 def category_prefixes(scores: Dict[str, Any]) -> List[str]:
     """Score-key prefixes of the text classifiers (`cats`, `offensive`, ...) that were scored,
     in pipeline order."""
-    prefixes = [key[: -len("_macro_f")] for key in scores if key.endswith("_macro_f")]
-    return [
-        prefix
-        for prefix in prefixes
-        if scores[f"{prefix}_macro_f"] is not None and f"{prefix}_f_per_type" in scores
-    ]
+    heads = heads_from_scores(scores)
+    return [head.prefix for head in heads if isinstance(head.kind, CategoriesKind) and head.prefix]
 
 
-def _pct(x: float) -> str:
-    return f"{x * 100:.2f}"
-
-
-def prf_rows(per_type: Iterable[Tuple[str, Dict[str, float]]]) -> List[List[str]]:
-    """One [label, P, R, F] row (percentages) per (label, scores) item."""
-    return [[label, _pct(s["p"]), _pct(s["r"]), _pct(s["f"])] for label, s in per_type]
-
-
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(map(str, row)) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def markdown_report(scores: Dict[str, Any], *, title: str) -> str:
-    """A Markdown report of entity and category scores (span-level, CoNLL convention)."""
+def markdown_report(
+    scores: Dict[str, Any], *, title: str, heads: Optional[Sequence[Head]] = None
+) -> str:
+    """A Markdown report with each head's scores (entities: span-level, CoNLL convention;
+    categories: macro/micro-F1 and per class) and the confusion matrices. Without `heads`, the
+    heads are recognised from the score keys."""
+    heads = heads_from_scores(scores) if heads is None else heads
     parts = [f"# {title}"]
-    if scores.get("ents_f") is not None:
-        parts.append("## Entities (exact span match, CoNLL convention)")
-        rows = [
-            ["**micro**", _pct(scores["ents_p"]), _pct(scores["ents_r"]), _pct(scores["ents_f"])]
-        ]
-        rows += prf_rows(sorted((scores.get("ents_per_type") or {}).items()))
-        parts.append(markdown_table(["type", "P", "R", "F"], rows))
-    for prefix in category_prefixes(scores):
-        parts.append("## Categories" if prefix == "cats" else f"## Categories: `{prefix}`")
-        parts.append(
-            f"Macro-F1 **{_pct(scores[f'{prefix}_macro_f'])}**, "
-            f"micro-F1 {_pct(scores[f'{prefix}_micro_f'])}, "
-            f"macro ROC AUC {_pct(scores.get(f'{prefix}_macro_auc') or 0.0)}"
-        )
-        rows = prf_rows((scores.get(f"{prefix}_f_per_type") or {}).items())
-        parts.append(markdown_table(["class", "P", "R", "F"], rows))
+    for head in unique_scored(heads):
+        parts += head.kind.report_sections(head, scores)
     for name, conf in (scores.get("confusion") or {}).items():
         labels = conf["labels"]
         parts.append(f"## Confusion matrix: `{name}` (rows gold, columns predicted)")
@@ -94,25 +76,39 @@ def markdown_report(scores: Dict[str, Any], *, title: str) -> str:
     return "\n\n".join(parts) + "\n"
 
 
+def report_summary(scores: Dict[str, Any], heads: Sequence[Head]) -> str:
+    """e.g. "entity F 81.20, category macro-F 40.00": one phrase per scored head."""
+    phrases = [head.kind.summary(head, scores) for head in unique_scored(heads)]
+    return ", ".join(phrase for phrase in phrases if phrase)
+
+
 def category_groups(nlp: Language) -> List[Tuple[str, List[str]]]:
     """(component name, labels) of each text classifier, in pipeline order."""
     return [
-        (name, list(pipe.labels))
-        for name, pipe in nlp.pipeline
-        if isinstance(pipe, TextCategorizer)
+        (head.component, list(head.labels))
+        for head in pipeline_heads(nlp)
+        if isinstance(head.kind, CategoriesKind)
     ]
 
 
-def _best_categories(cats: Dict[str, float], groups: Sequence[Tuple[str, Sequence[str]]]) -> str:
-    """The best category of each classifier group (one group of all labels if none given)."""
-    parts = []
-    for name, labels in groups or [("category", list(cats))]:
-        scored = [label for label in labels if label in cats]
-        if scored:
-            best = max(scored, key=cats.get)
-            label = "category" if len(groups) < 2 else name
-            parts.append(f"<b>{html.escape(label)}</b>: {html.escape(best)} ({cats[best]:.2f})")
-    return f"<p>{'; '.join(parts)}</p>" if parts else ""
+def _heads_for_groups(groups: Sequence[Tuple[str, Sequence[str]]]) -> List[Head]:
+    """Entity and text-classifier heads for `displacy_page(groups=...)` without a pipeline."""
+    cats = CategoriesKind()
+    groups = groups or [("category", ())]  # one group of all the document's categories
+    return [Head("ents", EntitiesKind(), "ents", "ents")] + [
+        Head(name, cats, "cats", None, tuple(labels)) for name, labels in groups
+    ]
+
+
+def _cell(doc: Any, heads: Sequence[Head]) -> str:
+    """One document's heads, grouped by kind in order of appearance."""
+    kinds: Dict[int, Tuple[Any, List[Head]]] = {}
+    for head in heads:
+        kinds.setdefault(id(head.kind.__class__), (head.kind, []))[1].append(head)
+    fragments = [kind.html(group, doc) for kind, group in kinds.values()]
+    if not any(kind.shows_text for kind, _ in kinds.values()):
+        fragments.insert(0, f"<p>{html.escape(doc.text)}</p>")
+    return "".join(fragments)
 
 
 def displacy_page(
@@ -120,23 +116,19 @@ def displacy_page(
     *,
     n_samples: int,
     title: str,
+    heads: Optional[Sequence[Head]] = None,
     groups: Sequence[Tuple[str, Sequence[str]]] = (),
 ) -> str:
-    """An HTML page with predicted entities (and categories) next to the gold annotation.
-    `groups` names each text classifier's labels: the page shows the best category of each."""
+    """An HTML page with each head's predictions next to the gold annotation (displaCy
+    entities, the best category of each classifier, ...). Give the pipeline's `heads`, or
+    `groups` (each text classifier's labels) for entities and categories."""
+    heads = _heads_for_groups(groups) if heads is None else heads
     blocks = []
     for i, eg in enumerate(examples[:n_samples]):
-        cells = []
-        for side, doc in (("gold", eg.reference), ("predicted", eg.predicted)):
-            has_ents = doc.has_annotation("ENT_IOB")
-            if has_ents and doc.ents:
-                ents = displacy.render(doc, style="ent", jupyter=False)
-            elif has_ents:
-                ents = f"<p>{html.escape(doc.text)}</p><em>(no entities)</em>"
-            else:
-                ents = f"<p>{html.escape(doc.text)}</p><em>(no entity annotation)</em>"
-            cats = _best_categories(doc.cats, groups) if doc.cats else ""
-            cells.append(f"<td><h4>{side}</h4>{ents}{cats}</td>")
+        cells = [
+            f"<td><h4>{side}</h4>{_cell(doc, heads)}</td>"
+            for side, doc in (("gold", eg.reference), ("predicted", eg.predicted))
+        ]
         blocks.append(f"<tr><td>{i + 1}</td>{''.join(cells)}</tr>")
     return (
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
