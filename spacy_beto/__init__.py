@@ -1,15 +1,40 @@
-"""spacy-beto: BETO, the Spanish BERT, as spaCy components."""
+"""spacy-beto: BETO, the Spanish BERT, as spaCy components.
+
+`import spacy_beto` is cheap: the names below are imported on first use (PEP 562), and nothing
+here imports training, pretraining, evaluation or CLI tooling (`spacy_beto.pretrain`,
+`spacy_beto.evaluation`, `spacy_beto.cli`, the corpus converters and importers). spaCy finds
+the factories, architectures, readers and scorers through entry points, without this module.
+"""
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any, Dict, List
 
 from .about import __version__
-from .components.ner import make_beto_ner
-from .components.textcat import BetoTextCategorizer, make_beto_textcat
-from .components.transformer import BetoTransformer, make_beto_transformer
-from .corpus.readers import create_interleaved_corpus
 from .errors import BetoConfigError, CorpusError
-from .layers.features import create_feature_augmented_tok2vec
-from .layers.transformer_model import create_beto_transformer_model
-from .pipeline import add_to
-from .scoring import make_textcat_scorer
+
+if TYPE_CHECKING:
+    from .components.ner import make_beto_ner
+    from .components.textcat import BetoTextCategorizer, make_beto_textcat
+    from .components.transformer import BetoTransformer, make_beto_transformer
+    from .corpus.interleaved import create_interleaved_corpus
+    from .layers.features import create_feature_augmented_tok2vec
+    from .layers.transformer_model import create_beto_transformer_model
+    from .pipeline import add_to
+    from .scoring import make_textcat_scorer
+
+# name -> module that defines it, imported when the name is first used
+_LAZY: Dict[str, str] = {
+    "add_to": ".pipeline",
+    "BetoTextCategorizer": ".components.textcat",
+    "BetoTransformer": ".components.transformer",
+    "create_beto_transformer_model": ".layers.transformer_model",
+    "create_feature_augmented_tok2vec": ".layers.features",
+    "create_interleaved_corpus": ".corpus.interleaved",
+    "make_beto_ner": ".components.ner",
+    "make_beto_textcat": ".components.textcat",
+    "make_beto_transformer": ".components.transformer",
+    "make_textcat_scorer": ".scoring",
+}
 
 __all__ = [
     "__version__",
@@ -26,3 +51,15 @@ __all__ = [
     "make_beto_transformer",
     "make_textcat_scorer",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> List[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -4,7 +4,8 @@ import logging
 from pathlib import Path
 from typing import Iterable, List, Optional, Union
 
-from .corpus.texts import iter_texts
+from .corpus.lines import LinePolicy
+from .corpus.texts import expand_paths, iter_texts
 from .errors import BetoConfigError, require_positive
 
 logger = logging.getLogger(__name__)
@@ -14,9 +15,17 @@ BETO_SPECIAL_TOKENS = ("[MASK]", "[PAD]", "[EOS]", "[UNK]", "[CLS]", "[SEP]")
 
 
 def train_vocab(
-    texts: Iterable[str], *, vocab_size: int, min_frequency: int = 2, lowercase: bool = False
+    texts: Iterable[str],
+    *,
+    vocab_size: int,
+    min_frequency: int = 2,
+    lowercase: bool = False,
+    source: str = "the input files are empty",
 ) -> List[str]:
-    """Train a WordPiece vocabulary (cased, accents kept) with BETO's special-token layout."""
+    """Train a WordPiece vocabulary (cased, accents kept) with BETO's special-token layout.
+
+    `source` ends the error if there is no text ("No text to train the vocabulary on: ...").
+    """
     from tokenizers import BertWordPieceTokenizer
 
     tokenizer = BertWordPieceTokenizer(
@@ -39,7 +48,7 @@ def train_vocab(
         show_progress=False,
     )
     if n_texts == 0:
-        raise BetoConfigError("No text to train the vocabulary on: the input files are empty.")
+        raise BetoConfigError(f"No text to train the vocabulary on: {source}.")
     vocab = tokenizer.get_vocab()
     return [tok for tok, _ in sorted(vocab.items(), key=lambda item: item[1])]
 
@@ -62,6 +71,34 @@ def read_vocab(path: Union[str, Path]) -> List[str]:
     return vocab
 
 
+def _vocab_from_files(
+    texts: Iterable[Union[str, Path]], *, vocab_size: int, min_frequency: int, skip_invalid: bool
+) -> List[str]:
+    given = list(texts)
+    files = expand_paths(given)
+    if not files:
+        raise BetoConfigError(
+            f"No text to train the vocabulary on: no .jsonl, .txt or .spacy file in "
+            f"{', '.join(map(str, given))}."
+        )
+    policy = LinePolicy(skip_invalid=skip_invalid, max_logged=5)
+    names = ", ".join(map(str, files))
+    try:
+        return train_vocab(
+            iter_texts(files, policy=policy),
+            vocab_size=vocab_size,
+            min_frequency=min_frequency,
+            source=(
+                f"{names} has no text lines"
+                if len(files) == 1
+                else f"none of {names} has a text line"
+            ),
+        )
+    finally:
+        if policy.n_skipped:
+            logger.warning("%s", policy.summary())
+
+
 def build_mini(
     output_dir: Union[str, Path],
     *,
@@ -75,11 +112,14 @@ def build_mini(
     intermediate: Optional[int] = None,
     max_position: int = 512,
     seed: int = 0,
+    skip_invalid: bool = False,
 ) -> Path:
     """Write a randomly initialised BERT with a BETO-style tokenizer to `output_dir`.
 
     The vocabulary is trained on the `texts` files (JSONL "text" field or plain lines) unless
-    `vocab_path` names an existing vocab.txt (e.g. BETO's). The directory loads with
+    `vocab_path` names an existing vocab.txt (e.g. BETO's). A bad line in them (invalid JSON or
+    UTF-8, no text field) is a CorpusError naming file:line, or with `skip_invalid` is skipped,
+    counted and logged. The directory loads with
     `AutoTokenizer`/`AutoModel` and as `beto_transformer`'s model name.
     """
     import torch
@@ -94,7 +134,9 @@ def build_mini(
     if vocab_path is not None:
         vocab = read_vocab(vocab_path)
     elif texts:
-        vocab = train_vocab(iter_texts(texts), vocab_size=vocab_size, min_frequency=min_frequency)
+        vocab = _vocab_from_files(
+            texts, vocab_size=vocab_size, min_frequency=min_frequency, skip_invalid=skip_invalid
+        )
     else:
         raise BetoConfigError("Give text files to train a vocabulary on, or --vocab PATH.")
     output = Path(output_dir)

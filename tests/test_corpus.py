@@ -6,7 +6,7 @@ import pytest
 import spacy
 from spacy.tokens import DocBin
 
-from spacy_beto import CorpusError
+from spacy_beto import BetoConfigError, CorpusError
 from spacy_beto.corpus.convert import convert_jsonl
 from spacy_beto.corpus.importers import read_conll2002, read_table
 
@@ -227,6 +227,80 @@ def test_table_cli_two_label_columns(tmp_path):
     assert result.exit_code == 0, result.output
     output = " ".join(result.output.split())
     assert "3 docs (emotion: disgust 1, joy 1, sadness 1; offensive: NO 2, OFF 1)" in output
-    assert "Skipped 1 invalid record(s)" in output and "empty label in column" in output
+    assert "Skipped 1 invalid row(s)" in output and "empty label in column" in output
     docs = list(DocBin().from_disk(out).get_docs(spacy.blank("es").vocab))
     assert docs[1].cats["OFF"] == 1.0 and docs[1].cats["disgust"] == 1.0
+
+
+HINT = (
+    ". Fix it, or pass --skip-invalid (skip_invalid=True) to skip such lines, counted and listed."
+)
+
+
+def test_conll2002_odd_first_line_is_reported_at_line_1(tmp_path):
+    """Issue 13 item 7: the expected column count is the file's usual one, not line 1's."""
+    path = tmp_path / "esp.train"
+    path.write_text("Ana NC\n" + CONLL, encoding="utf8")
+    with pytest.raises(CorpusError) as err:
+        read_conll2002(path)
+    assert str(err.value) == f"{path}:1: expected 3 columns, got 2" + HINT
+    docs, report = read_conll2002(path, skip_invalid=True)
+    assert report.n_skipped == 1 and report.skipped == [f"{path}:1: expected 3 columns, got 2"]
+    assert [s.text for s in docs[0].sents] == ["Ana llegó ."]
+
+
+def test_conll2002_invalid_utf8_line_names_file_and_line(tmp_path):
+    path = tmp_path / "esp.train"
+    path.write_bytes(CONLL.encode("utf8") + b"\nEspa\xf1a NC B-LOC\n")
+    with pytest.raises(CorpusError) as err:
+        read_conll2002(path)
+    assert str(err.value).startswith(f"{path}:13: invalid UTF-8 (invalid continuation byte")
+    _, report = read_conll2002(path, skip_invalid=True)
+    assert report.n_skipped == 1
+
+
+def test_convert_skips_unreadable_lines_too(nlp, tmp_path):
+    """Invalid JSON follows the same policy as invalid records: raise, or skip and count."""
+    path = write_jsonl(tmp_path / "ner.jsonl", [GOOD, '{"text": "roto"', {"texto": "x"}, GOOD])
+    with pytest.raises(CorpusError) as err:
+        convert_jsonl(nlp, path, tmp_path / "out.spacy", task="ner")
+    assert str(err.value).startswith(f"{path}:2: invalid JSON: ") and str(err.value).endswith(HINT)
+    report = convert_jsonl(nlp, path, tmp_path / "out.spacy", task="ner", skip_invalid=True)
+    assert report.n_docs == 2 and report.n_skipped == 2
+    assert (
+        report.policy.summary() == "Skipped 2 invalid record(s) (invalid JSON: 1, no text field: 1)"
+    )
+
+
+def test_record_errors_suggest_skip_invalid(nlp, tmp_path):
+    path = write_jsonl(tmp_path / "emo.jsonl", [{"text": "Qué día", "label": "happy"}])
+    with pytest.raises(CorpusError) as err:
+        convert_jsonl(nlp, path, tmp_path / "out.spacy", task="textcat")
+    assert str(err.value) == (
+        f"{path}:1: unknown label(s) ['happy']; known labels: anger, disgust, fear, joy, "
+        f"sadness, surprise, others" + HINT
+    )
+
+
+def test_cli_labels_option_is_parsed_once_for_all_commands(tmp_path):
+    from typer.testing import CliRunner
+
+    from spacy_beto.cli import app
+    from spacy_beto.cli._util import split_labels
+
+    assert split_labels(" PER, ORG ,,LOC ") == ["PER", "ORG", "LOC"] and split_labels(None) is None
+    with pytest.raises(BetoConfigError, match="--labels: label 'PER' is given twice"):
+        split_labels("PER,PER")
+    path = write_jsonl(tmp_path / "emo.jsonl", [{"text": "Bien", "label": "joy"}])
+    for args in (
+        ["convert-corpus", str(path), str(tmp_path / "o.spacy"), "-t", "textcat", "--labels", ","],
+        ["import", "conll2002", str(path), str(tmp_path / "o.spacy"), "--labels", " , "],
+    ):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 1
+        output = " ".join(result.output.split())
+        assert "--labels: no label in" in output and "Traceback" not in output
+    args = ["convert-corpus", str(path), str(tmp_path / "o.spacy"), "-t", "textcat"]
+    result = CliRunner().invoke(app, [*args, "--labels", "joy, sadness"])
+    assert result.exit_code == 0, result.output
+    assert "1 docs (joy 1)" in " ".join(result.output.split())

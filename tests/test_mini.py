@@ -30,16 +30,46 @@ def test_bad_inputs_give_clear_errors(tmp_path):
     bad_vocab.write_text("hola\nmundo\n")
     with pytest.raises(BetoConfigError, match=r"missing special tokens \['\[PAD\]'"):
         build_mini(tmp_path / "m", vocab_path=bad_vocab)
-    empty = tmp_path / "empty.txt"
-    empty.write_text("")
-    with pytest.raises(BetoConfigError, match="input files are empty"):
-        build_mini(tmp_path / "m", texts=[empty])
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"text": "hola"}\n{"texto": "hola"}\n')
-    with pytest.raises(CorpusError, match="broken.jsonl:2: no string field 'text'"):
+    with pytest.raises(CorpusError) as err:
         build_mini(tmp_path / "m", texts=[broken])
+    assert str(err.value) == (
+        f"{broken}:2: no string field 'text'. Fix it, or pass --skip-invalid "
+        f"(skip_invalid=True) to skip such lines, counted and listed."
+    )
+    out = build_mini(
+        tmp_path / "m", texts=[broken], skip_invalid=True, min_frequency=1, layers=1, hidden=16
+    )
+    assert "hola" in (out / "vocab.txt").read_text(encoding="utf8").split()
     with pytest.raises(CorpusError, match="no such file"):
         build_mini(tmp_path / "m", texts=[tmp_path / "nope.txt"])
+
+
+def test_empty_input_file_is_named(tmp_path):
+    """Issue 13 item 9: the error names the empty file(s)."""
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    with pytest.raises(BetoConfigError) as err:
+        build_mini(tmp_path / "m", texts=[empty])
+    assert str(err.value) == f"No text to train the vocabulary on: {empty} has no text lines."
+    blank = tmp_path / "blank.jsonl"
+    blank.write_text("\n  \n")
+    with pytest.raises(BetoConfigError) as err:
+        build_mini(tmp_path / "m", texts=[blank, empty])
+    assert str(err.value) == (
+        f"No text to train the vocabulary on: none of {blank}, {empty} has a text line."
+    )
+    result = run_cli("build-mini", str(empty), "--output", str(tmp_path / "m"))
+    assert result.returncode == 1
+    output = " ".join((result.stdout + result.stderr).split())
+    assert f"{empty} has no text lines" in output and "Traceback" not in output
+
+
+def run_cli(*args: str) -> "subprocess.CompletedProcess[str]":
+    return subprocess.run(
+        [sys.executable, "-m", "spacy_beto", *args], capture_output=True, text=True
+    )
 
 
 def test_cli_reports_error_without_traceback(tmp_path):

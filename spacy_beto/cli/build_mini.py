@@ -25,6 +25,9 @@ def build_mini_cli(
     intermediate: Optional[int] = typer.Option(None, help="Feed-forward size (4 x hidden)"),
     max_position: int = typer.Option(512, help="Maximum word pieces per window"),
     seed: int = typer.Option(0, help="Random seed of the weights"),
+    skip_invalid: bool = typer.Option(
+        False, "--skip-invalid", help="Skip bad text lines (counted and listed) instead of failing"
+    ),
 ) -> None:
     """Build a randomly initialised BERT with BETO's tokenizer layout, loadable by AutoModel."""
     from ..mini import build_mini
@@ -43,6 +46,7 @@ def build_mini_cli(
             intermediate=intermediate,
             max_position=max_position,
             seed=seed,
+            skip_invalid=skip_invalid,
         )
     n_vocab = sum(1 for _ in (out / "vocab.txt").open(encoding="utf8"))
     msg.good(f"Wrote {out} ({layers} layers, hidden {hidden}, vocab {n_vocab})")

@@ -7,7 +7,7 @@ import typer
 from wasabi import msg
 
 from . import app
-from ._util import clear_errors
+from ._util import clear_errors, report_skipped, split_labels
 
 
 @app.command("convert-corpus")
@@ -28,15 +28,12 @@ def convert_corpus_cli(
 
     from ..corpus.convert import convert_jsonl
 
-    nlp = spacy.blank(lang)
-    label_list = [x.strip() for x in labels.split(",")] if labels else None
     with clear_errors():
+        label_list = split_labels(labels)
+        nlp = spacy.blank(lang)
         report = convert_jsonl(
             nlp, input_path, output_path, task=task, labels=label_list, skip_invalid=skip_invalid
         )
     counts = ", ".join(f"{k} {v}" for k, v in sorted(report.label_counts.items()))
     msg.good(f"{input_path} -> {output_path}: {report.n_docs} docs ({counts})")
-    if report.skipped:
-        msg.warn(f"Skipped {len(report.skipped)} invalid record(s):")
-        for line in report.skipped:
-            print(f"  {line}")
+    report_skipped(report.policy)

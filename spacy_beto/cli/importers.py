@@ -2,13 +2,16 @@
 
 from collections import Counter
 from pathlib import Path
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 import typer
 from wasabi import msg
 
 from . import app
-from ._util import clear_errors
+from ._util import clear_errors, report_skipped, split_labels
+
+if TYPE_CHECKING:
+    from ..corpus.convert import ConversionReport
 
 import_app = typer.Typer(help="Import corpora (CoNLL-2002 NER, CSV/TSV labels) to .spacy")
 app.add_typer(import_app, name="import")
@@ -18,18 +21,13 @@ def _counts(counts: Counter) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
 
 
-def _report(report, output: Path) -> None:
+def _report(report: "ConversionReport", output: Path) -> None:
     if len(report.column_counts) > 1:
         counts = "; ".join(f"{col}: {_counts(c)}" for col, c in report.column_counts.items())
     else:
         counts = _counts(report.label_counts)
     msg.good(f"{report.path} -> {output}: {report.n_docs} docs ({counts})")
-    if report.skipped:
-        msg.warn(f"Skipped {len(report.skipped)} invalid record(s):")
-        for line in report.skipped[:50]:
-            print(f"  {line}")
-        if len(report.skipped) > 50:
-            print(f"  ... and {len(report.skipped) - 50} more")
+    report_skipped(report.policy)
 
 
 @import_app.command("conll2002")
@@ -47,7 +45,7 @@ def conll2002_cli(
         docs, report = read_conll2002(
             input_path,
             n_sents=n_sents,
-            labels=[x.strip() for x in labels.split(",")],
+            labels=split_labels(labels),
             skip_invalid=skip_invalid,
         )
         write_docbin(docs, output_path)
@@ -78,7 +76,7 @@ def table_cli(
             input_path,
             text_col=text_col,
             label_col=label_col,
-            labels=[x.strip() for x in labels.split(",")] if labels else None,
+            labels=split_labels(labels),
             skip_invalid=skip_invalid,
         )
         write_docbin(docs, output_path)

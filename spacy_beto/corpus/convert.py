@@ -6,16 +6,16 @@ Textcat records: {"text": str, "label": str} or {"labels": [str, ...]}. Document
 categories and no entity annotation (missing for NER).
 """
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 
 from ..errors import CorpusError
+from .lines import LinePolicy, read_records
 
 CONLL_LABELS = ("PER", "ORG", "LOC", "MISC")
 EMOTION_LABELS = ("anger", "disgust", "fear", "joy", "sadness", "surprise", "others")
@@ -23,29 +23,23 @@ EMOTION_LABELS = ("anger", "disgust", "fear", "joy", "sadness", "surprise", "oth
 
 @dataclass
 class ConversionReport:
-    """What a conversion read, wrote and skipped."""
+    """What a conversion read, wrote and skipped (`policy` counts and lists the skips)."""
 
     path: Path
     n_docs: int = 0
     label_counts: Counter = field(default_factory=Counter)
     # Per label column of a table import, in column order (empty for other imports).
     column_counts: Dict[str, Counter] = field(default_factory=dict)
-    skipped: List[str] = field(default_factory=list)
+    policy: LinePolicy = field(default_factory=LinePolicy)
 
+    @property
+    def skipped(self) -> List[str]:
+        """ "FILE:LINE: reason" of the skipped lines (the first `policy.max_listed`)."""
+        return self.policy.listed
 
-def iter_records(path: Path) -> Iterator[Tuple[str, Any]]:
-    """Yield ("file:line", record) for each non-blank line; invalid JSON raises CorpusError."""
-    with path.open(encoding="utf8") as fileh:
-        for line_no, line in enumerate(fileh, 1):
-            where = f"{path}:{line_no}"
-            if not line.strip():
-                continue
-            try:
-                yield where, json.loads(line)
-            except json.JSONDecodeError as err:
-                raise CorpusError(
-                    f"{where}: invalid JSON ({err.msg} at column {err.colno})"
-                ) from err
+    @property
+    def n_skipped(self) -> int:
+        return self.policy.n_skipped
 
 
 def _text(record: Any, where: str) -> str:
@@ -124,8 +118,8 @@ def convert_jsonl(
 ) -> ConversionReport:
     """Convert one JSONL file for `task` ("ner" or "textcat") to a .spacy file.
 
-    Invalid records raise CorpusError with file:line, or with `skip_invalid` are skipped and
-    listed in the report.
+    An unreadable line or invalid record raises CorpusError with file:line, or with
+    `skip_invalid` is skipped, counted and listed in the report.
     """
     if task not in ("ner", "textcat"):
         raise CorpusError(f"unknown task {task!r}: use 'ner' or 'textcat'")
@@ -134,15 +128,13 @@ def convert_jsonl(
         raise CorpusError(f"{path}: no such file")
     labels = tuple(labels or (CONLL_LABELS if task == "ner" else EMOTION_LABELS))
     make = ner_doc if task == "ner" else textcat_doc
-    report = ConversionReport(path)
+    report = ConversionReport(path, policy=LinePolicy(skip_invalid=skip_invalid, unit="record"))
     docbin = DocBin(store_user_data=False)
-    for where, record in iter_records(path):
+    for line in report.policy.good(read_records(path, fmt="jsonl")):
         try:
-            doc = make(nlp, record, where, labels)
+            doc = make(nlp, {**line.fields, "text": line.text}, line.where, labels)
         except CorpusError as err:
-            if not skip_invalid:
-                raise
-            report.skipped.append(str(err))
+            report.policy.reject(str(err))
             continue
         docbin.add(doc)
         report.n_docs += 1
@@ -151,13 +143,9 @@ def convert_jsonl(
         else:
             report.label_counts.update(k for k, v in doc.cats.items() if v == 1.0)
     if report.n_docs == 0:
-        raise CorpusError(f"{path}: no valid records")
+        skipped = f" ({report.policy.summary()})" if report.n_skipped else ""
+        raise CorpusError(f"{path}: no valid records{skipped}")
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     docbin.to_disk(output)
     return report
-
-
-def label_table(reports: Sequence[ConversionReport]) -> Dict[str, Dict[str, int]]:
-    """{file name: {label: count}} for printing."""
-    return {str(r.path): dict(sorted(r.label_counts.items())) for r in reports}

@@ -10,6 +10,7 @@ from spacy.vocab import Vocab
 
 from ..errors import CorpusError
 from .convert import CONLL_LABELS, ConversionReport
+from .lines import BadLine, LinePolicy, TextLine, read_records
 
 Sentence = List[Tuple[str, str]]
 
@@ -32,11 +33,38 @@ def _check_iob(tags: Sequence[str], labels: Sequence[str], wheres: Sequence[str]
         prev = tag
 
 
+def _column_count(path: Path) -> Tuple[int, int]:
+    """(the usual number of columns of the file's token lines, line number of the first).
+
+    The most common count wins (a tie: the larger one), so an odd *first* line is reported as
+    the odd one.
+    """
+    counts: Counter = Counter()
+    first: Dict[int, int] = {}
+    for record in read_records(path, fmt="text"):
+        if isinstance(record, TextLine):
+            fields = record.text.split()
+            if fields and fields[0] != "-DOCSTART-":
+                counts[len(fields)] += 1
+                first.setdefault(len(fields), record.line)
+    if not counts:
+        raise CorpusError(f"{path}: no token lines; expected 'word POS tag' columns")
+    n_cols = max(counts, key=lambda n: (counts[n], n))
+    return n_cols, first[n_cols]
+
+
 def iter_conll_sentences(
-    path: Path, labels: Sequence[str], report: ConversionReport, skip_invalid: bool
+    path: Path, labels: Sequence[str], policy: LinePolicy
 ) -> Iterator[Sentence]:
-    """Yield validated sentences of (word, tag); blank lines separate sentences."""
-    n_cols: Optional[int] = None
+    """Yield validated sentences of (word, tag); blank lines separate sentences.
+
+    A sentence with a bad line (column count, tag, IOB transition, encoding) goes to `policy`.
+    """
+    n_cols, first_line = _column_count(path)
+    if n_cols < 2:
+        raise CorpusError(
+            f"{path}:{first_line}: expected 'word POS tag' columns, got {n_cols} column(s)"
+        )
     sent: Sentence = []
     wheres: List[str] = []
     error: Optional[str] = None
@@ -49,31 +77,26 @@ def iter_conll_sentences(
             except CorpusError as err:
                 error = str(err)
         if error is not None:
-            if not skip_invalid:
-                raise CorpusError(error)
-            report.skipped.append(error)
+            policy.reject(error, "invalid sentence")
         elif sent:
             yield sent
         sent, wheres, error = [], [], None
 
-    with path.open(encoding="utf8") as fileh:
-        for line_no, line in enumerate(fileh, 1):
-            where = f"{path}:{line_no}"
-            fields = line.split()
-            if not fields:
-                yield from flush()
-                continue
-            if fields[0] == "-DOCSTART-":
-                continue
-            if n_cols is None:
-                n_cols = len(fields)
-                if n_cols < 2:
-                    raise CorpusError(f"{where}: expected 'word POS tag' columns, got {line!r}")
-            if len(fields) != n_cols:
-                error = error or f"{where}: expected {n_cols} columns, got {len(fields)}"
-                continue
-            sent.append((fields[0], fields[-1]))
-            wheres.append(where)
+    for record in read_records(path, fmt="text", blank_lines=True):
+        if isinstance(record, BadLine):
+            error = error or f"{record.where}: {record.reason}"
+            continue
+        fields = record.text.split()
+        if not fields:
+            yield from flush()
+            continue
+        if fields[0] == "-DOCSTART-":
+            continue
+        if len(fields) != n_cols:
+            error = error or f"{record.where}: expected {n_cols} columns, got {len(fields)}"
+            continue
+        sent.append((fields[0], fields[-1]))
+        wheres.append(record.where)
     yield from flush()
 
 
@@ -88,7 +111,7 @@ def read_conll2002(
     path = Path(path)
     if not path.is_file():
         raise CorpusError(f"{path}: no such file")
-    report = ConversionReport(path)
+    report = ConversionReport(path, policy=LinePolicy(skip_invalid=skip_invalid, unit="sentence"))
     vocab = Vocab()
     docs: List[Doc] = []
     group: List[Sentence] = []
@@ -99,7 +122,7 @@ def read_conll2002(
         starts = [i == 0 for s in group for i in range(len(s))]
         return Doc(vocab, words=words, ents=tags, sent_starts=starts)
 
-    for sent in iter_conll_sentences(path, labels, report, skip_invalid):
+    for sent in iter_conll_sentences(path, labels, report.policy):
         group.append(sent)
         report.label_counts.update(t[2:] for _, t in sent if t.startswith("B-"))
         if len(group) == n_sents:
@@ -109,7 +132,8 @@ def read_conll2002(
         docs.append(make_doc())
     report.n_docs = len(docs)
     if not docs:
-        raise CorpusError(f"{path}: no valid sentences")
+        skipped = f" ({report.policy.summary()})" if report.n_skipped else ""
+        raise CorpusError(f"{path}: no valid sentences{skipped}")
     return docs, report
 
 
@@ -125,6 +149,68 @@ def _check_disjoint(path: Path, label_sets: Dict[str, Sequence[str]]) -> None:
                     f"needs its own labels. Rename the label in one of the columns."
                 )
             seen[label] = col
+
+
+def _table_rows(
+    path: Path,
+    text_col: str,
+    label_cols: Sequence[str],
+    labels: Optional[Sequence[str]],
+    policy: LinePolicy,
+) -> List[Tuple[str, List[str]]]:
+    """(text, label per label column) of each valid row; invalid rows go to `policy`."""
+    delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
+    quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
+    rows: List[Tuple[str, List[str]]] = []
+    with path.open(encoding="utf8", newline="") as fileh:
+        reader = csv.reader(fileh, delimiter=delimiter, quoting=quoting)
+        try:
+            header = next(reader, None)
+            if not header:
+                raise CorpusError(f"{path}:1: empty file, expected a header row")
+            for col in (text_col, *label_cols):
+                if col not in header:
+                    raise CorpusError(f"{path}:1: no column {col!r}; columns are {header}")
+            i_text = header.index(text_col)
+            i_labels = [header.index(col) for col in label_cols]
+            for row in reader:
+                where = f"{path}:{reader.line_num}"
+                try:
+                    if len(row) != len(header):
+                        raise CorpusError(
+                            f"{where}: expected {len(header)} columns, got {len(row)}"
+                        )
+                    text, values = row[i_text], [row[i].strip() for i in i_labels]
+                    _check_row(where, text, values, label_cols, labels)
+                except CorpusError as err:
+                    policy.reject(str(err), "invalid row")
+                    continue
+                rows.append((text, values))
+        except UnicodeDecodeError as err:
+            raise CorpusError(
+                f"{path}:{reader.line_num + 1}: invalid UTF-8 ({err.reason}): the file is not "
+                f"UTF-8 text; re-encode it, e.g. `iconv -f latin1 -t utf-8`."
+            ) from err
+    return rows
+
+
+def _check_row(
+    where: str,
+    text: str,
+    values: Sequence[str],
+    label_cols: Sequence[str],
+    labels: Optional[Sequence[str]],
+) -> None:
+    if not text.strip():
+        raise CorpusError(f"{where}: empty text")
+    for col, value in zip(label_cols, values):
+        if not value:
+            in_col = f" in column {col!r}" if len(label_cols) > 1 else ""
+            raise CorpusError(f"{where}: empty label{in_col}")
+    if labels is not None and values[0] not in labels:
+        raise CorpusError(
+            f"{where}: unknown label {values[0]!r}; known labels: {', '.join(labels)}"
+        )
 
 
 def read_table(
@@ -149,42 +235,8 @@ def read_table(
             raise CorpusError(f"{path}: label column {col!r} is given more than once")
     if not path.is_file():
         raise CorpusError(f"{path}: no such file")
-    delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
-    report = ConversionReport(path)
-    rows: List[Tuple[str, List[str]]] = []
-    with path.open(encoding="utf8", newline="") as fileh:
-        quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
-        reader = csv.reader(fileh, delimiter=delimiter, quoting=quoting)
-        header = next(reader, None)
-        if not header:
-            raise CorpusError(f"{path}:1: empty file, expected a header row")
-        for col in (text_col, *label_cols):
-            if col not in header:
-                raise CorpusError(f"{path}:1: no column {col!r}; columns are {header}")
-        i_text = header.index(text_col)
-        i_labels = [header.index(col) for col in label_cols]
-        for row in reader:
-            where = f"{path}:{reader.line_num}"
-            try:
-                if len(row) != len(header):
-                    raise CorpusError(f"{where}: expected {len(header)} columns, got {len(row)}")
-                text, values = row[i_text], [row[i].strip() for i in i_labels]
-                if not text.strip():
-                    raise CorpusError(f"{where}: empty text")
-                for col, value in zip(label_cols, values):
-                    if not value:
-                        in_col = f" in column {col!r}" if len(label_cols) > 1 else ""
-                        raise CorpusError(f"{where}: empty label{in_col}")
-                if labels is not None and values[0] not in labels:
-                    raise CorpusError(
-                        f"{where}: unknown label {values[0]!r}; known labels: {', '.join(labels)}"
-                    )
-            except CorpusError as err:
-                if not skip_invalid:
-                    raise
-                report.skipped.append(str(err))
-                continue
-            rows.append((text, values))
+    report = ConversionReport(path, policy=LinePolicy(skip_invalid=skip_invalid, unit="row"))
+    rows = _table_rows(path, text_col, label_cols, labels, report.policy)
     label_sets: Dict[str, List[str]] = {}
     for i, col in enumerate(label_cols):
         if i == 0 and labels is not None:
@@ -207,7 +259,8 @@ def read_table(
         docs.append(doc)
     report.n_docs = len(docs)
     if not docs:
-        raise CorpusError(f"{path}: no valid rows")
+        skipped = f" ({report.policy.summary()})" if report.n_skipped else ""
+        raise CorpusError(f"{path}: no valid rows{skipped}")
     return docs, report
 
 

@@ -1,16 +1,16 @@
 """Stream raw texts from JSONL ("text" field), .spacy (DocBin) or plain text (one per line)."""
 
-import json
 from pathlib import Path
-from typing import Iterable, Iterator, List, Union
+from typing import Iterable, Iterator, List, Optional, Union
 
 from ..errors import CorpusError
+from .lines import LinePolicy, read_records
 
 TEXT_SUFFIXES = (".jsonl", ".txt", ".spacy")
 
 
 def expand_paths(paths: Iterable[Union[str, Path]]) -> List[Path]:
-    """Files named by `paths`; directories expand to their .jsonl/.txt files (sorted)."""
+    """Files named by `paths`; directories expand to their .jsonl/.txt/.spacy files (sorted)."""
     files: List[Path] = []
     for path in map(Path, paths):
         if path.is_dir():
@@ -22,32 +22,20 @@ def expand_paths(paths: Iterable[Union[str, Path]]) -> List[Path]:
     return files
 
 
-def iter_texts(paths: Iterable[Union[str, Path]]) -> Iterator[str]:
-    """Yield the non-empty texts of the given files; bad lines raise CorpusError with file:line."""
+def iter_texts(
+    paths: Iterable[Union[str, Path]], *, policy: Optional[LinePolicy] = None
+) -> Iterator[str]:
+    """Yield the texts of the non-blank lines of the given files (.spacy: of the docs).
+
+    Bad lines go through `policy` (default: CorpusError naming file:line at the first one).
+    """
+    policy = policy if policy is not None else LinePolicy()
     for path in expand_paths(paths):
         if path.suffix == ".spacy":
             yield from _docbin_texts(path)
             continue
-        with path.open(encoding="utf8") as fileh:
-            try:
-                for line_no, line in enumerate(fileh, 1):
-                    if not line.strip():
-                        continue
-                    if path.suffix == ".jsonl":
-                        try:
-                            record = json.loads(line)
-                        except json.JSONDecodeError as err:
-                            raise CorpusError(
-                                f"{path}:{line_no}: invalid JSON ({err.msg})"
-                            ) from err
-                        text = record.get("text") if isinstance(record, dict) else None
-                        if not isinstance(text, str):
-                            raise CorpusError(f"{path}:{line_no}: no string field 'text'")
-                        yield text
-                    else:
-                        yield line.rstrip("\n")
-            except UnicodeDecodeError as err:
-                raise CorpusError(f"{path}: not UTF-8 text ({err.reason})") from err
+        for record in policy.good(read_records(path)):
+            yield record.text
 
 
 def _docbin_texts(path: Path) -> Iterator[str]:

@@ -10,10 +10,11 @@ resumed run sees exactly the batches an uninterrupted run would.
 Bad input: a missing file, a binary one (NUL bytes in its first 64 KB) or one in another
 8-bit encoding is a CorpusError before training starts; an empty file is skipped with a
 warning; single lines that are too long, not UTF-8, contain NUL bytes or are invalid JSONL are
-skipped and counted in `DataStats`. No text at all is a CorpusError before the first step.
+skipped and counted in `DataStats` (lines are read by `corpus.lines.read_records`, as every
+command reads them; pretraining always skips bad lines, as web-scale text has some). No text
+at all is a CorpusError before the first step.
 """
 
-import json
 import logging
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -21,6 +22,17 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tupl
 
 import numpy as np
 
+from ..corpus.lines import (
+    BINARY,
+    INVALID_JSON,
+    INVALID_UTF8,
+    NO_TEXT,
+    OVERLONG,
+    SURROGATES,
+    BadLine,
+    log_skip,
+    read_records,
+)
 from ..corpus.texts import expand_paths
 from ..errors import BetoConfigError, CorpusError, require_positive
 from .masking import IGNORE_INDEX, MaskingConfig, mask_whole_words
@@ -33,6 +45,16 @@ SNIFF_BYTES = 64 * 1024
 MAX_WARNINGS = 5
 # Examples are sorted by length within buckets of this many batches, to cut padding.
 BUCKET_BATCHES = 50
+
+# DataStats field counting each kind of bad line (corpus.lines kinds).
+SKIP_FIELDS = {
+    OVERLONG: "overlong_lines",
+    BINARY: "binary_lines",
+    INVALID_UTF8: "non_utf8_lines",
+    INVALID_JSON: "invalid_json_lines",
+    NO_TEXT: "invalid_json_lines",
+    SURROGATES: "invalid_json_lines",
+}
 
 # (input_ids, word_ids, token_type_ids, nsp_label)
 Example = Tuple[List[int], List[Optional[int]], List[int], int]
@@ -57,6 +79,12 @@ class DataStats:
 
     def to_dict(self) -> Dict[str, int]:
         return asdict(self)
+
+    def skip(self, bad: BadLine) -> None:
+        """Count a skipped line under its kind; log the first MAX_WARNINGS of each kind."""
+        name = SKIP_FIELDS.get(bad.kind, "invalid_json_lines")
+        setattr(self, name, getattr(self, name) + 1)
+        log_skip(f"{bad.where}: {bad.reason}", getattr(self, name), MAX_WARNINGS)
 
     def update(self, values: Dict[str, int]) -> None:
         for f in fields(self):
@@ -89,11 +117,11 @@ def check_files(paths: Iterable[Union[str, Path]]) -> Tuple[List[Path], int]:
     Raises CorpusError for a missing path, a binary or non-UTF-8 file, or no text at all.
     """
     usable: List[Path] = []
-    n_empty = 0
+    empty: List[str] = []
     for path in expand_paths(paths):
         if path.stat().st_size == 0:
             logger.warning("%s: empty file, skipped", path)
-            n_empty += 1
+            empty.append(str(path))
             continue
         with path.open("rb") as fileh:
             head = fileh.read(SNIFF_BYTES)
@@ -110,8 +138,13 @@ def check_files(paths: Iterable[Union[str, Path]]) -> Tuple[List[Path], int]:
             )
         usable.append(path)
     if not usable:
-        raise CorpusError("No text to pretrain on: all input files are empty.")
-    return usable, n_empty
+        raise CorpusError(f"No text to pretrain on: all input files are empty ({_names(empty)}).")
+    return usable, len(empty)
+
+
+def _names(paths: Sequence[str], limit: int = 5) -> str:
+    more = f", ... ({len(paths)} in all)" if len(paths) > limit else ""
+    return ", ".join(paths[:limit]) + more
 
 
 def _legacy_encoding(head: bytes) -> bool:
@@ -145,70 +178,30 @@ def read_lines(
 ) -> Iterator[Tuple[Optional[str], int, int, int]]:
     """Yield (text, file_index, offset, line) with the position after each line.
 
-    text None marks a document boundary (blank line, end of file).
+    text None marks a document boundary (blank line, end of file). Bad lines (see
+    `corpus.lines.read_records`) are skipped, counted in `stats` and the first few logged.
     """
     for fi in range(file_index, len(files)):
-        path = files[fi]
         pos, line_no = (offset, line) if fi == file_index else (0, 0)
-        with path.open("rb") as fileh:
-            fileh.seek(pos)
-            while True:
-                raw = fileh.readline(max_line_bytes + 1)
-                if not raw:
-                    break
-                line_no += 1
-                pos += len(raw)
-                where = f"{path}:{line_no}"
-                if len(raw) > max_line_bytes and not raw.endswith(b"\n"):
-                    while True:
-                        rest = fileh.readline(1 << 20)
-                        pos += len(rest)
-                        if not rest or rest.endswith(b"\n"):
-                            break
-                    stats.overlong_lines += 1
-                    _warn(stats.overlong_lines, f"{where}: line over {max_line_bytes} bytes")
-                    continue
-                if b"\0" in raw:
-                    stats.binary_lines += 1
-                    _warn(stats.binary_lines, f"{where}: NUL bytes (binary data)")
-                    continue
-                try:
-                    text = raw.decode("utf8")
-                except UnicodeDecodeError as err:
-                    stats.non_utf8_lines += 1
-                    _warn(stats.non_utf8_lines, f"{where}: not UTF-8 ({err.reason})")
-                    continue
-                text = text.lstrip("\ufeff").strip()
-                if text and path.suffix == ".jsonl":
-                    text = _json_text(text)
-                    if text is None:
-                        stats.invalid_json_lines += 1
-                        _warn(stats.invalid_json_lines, f"{where}: not a JSON object with 'text'")
-                        continue
-                    text = text.strip()
-                if not text:
-                    yield None, fi, pos, line_no
-                    continue
-                stats.lines += 1
-                yield text, fi, pos, line_no
+        records = read_records(
+            files[fi],
+            offset=pos,
+            line=line_no,
+            max_line_bytes=max_line_bytes,
+            reject_nul=True,
+            blank_lines=True,
+        )
+        for record in records:
+            if isinstance(record, BadLine):
+                stats.skip(record)
+                continue
+            text = record.text.strip()
+            if not text:
+                yield None, fi, record.end, record.line
+                continue
+            stats.lines += 1
+            yield text, fi, record.end, record.line
         yield None, fi + 1, 0, 0
-
-
-def _json_text(line: str) -> Optional[str]:
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError:
-        return None
-    text = record.get("text") if isinstance(record, dict) else None
-    return text if isinstance(text, str) else None
-
-
-def _warn(count: int, message: str) -> None:
-    """Log the first MAX_WARNINGS skips of a kind; the rest are only counted."""
-    if count < MAX_WARNINGS:
-        logger.warning("%s, skipped", message)
-    elif count == MAX_WARNINGS:
-        logger.warning("%s, skipped (further ones of this kind are only counted)", message)
 
 
 class PretrainingData:

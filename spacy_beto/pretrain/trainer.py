@@ -17,7 +17,7 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from ..errors import BetoConfigError
 from .data import MAX_LINE_BYTES, Position, PretrainingData
@@ -132,6 +132,16 @@ def load_model(*, init: Optional[str], config_dir: Optional[str], seed: int) -> 
     return model, tokenizer
 
 
+@dataclass
+class _RunState:
+    """What a checkpoint saves besides the weights, optimizer, scheduler and RNG."""
+
+    step: int = 0
+    position: Position = field(default_factory=Position)
+    curve: List[Dict[str, float]] = field(default_factory=list)
+    words_seen: int = 0
+
+
 def pretrain(
     texts: Sequence[Union[str, Path]],
     *,
@@ -152,24 +162,108 @@ def pretrain(
     cfg = config or PretrainConfig()
     output = Path(output)
     ckpt_root = output / CHECKPOINTS
-    latest = latest_checkpoint(ckpt_root)
-    state: Dict[str, Any] = {}
-    if latest is not None and not resume:
-        raise BetoConfigError(
-            f"{output} has checkpoints ({latest.name}): pass --resume to continue that run, or "
-            f"use a new --output directory."
-        )
-    if resume and latest is None:
-        logger.info("No checkpoint in %s: starting from the beginning", ckpt_root)
-    if resume and latest is not None:
-        state = json.loads((latest / "state.json").read_text(encoding="utf8"))
-        _check_resume_config(state["config"], cfg, latest)
+    latest, saved = _checkpoint_to_resume(ckpt_root, output, cfg, resume=resume)
+    if latest is not None:
         model, tokenizer = load_model(init=str(latest), config_dir=None, seed=cfg.seed)
     else:
         model, tokenizer = load_model(init=init, config_dir=config_dir, seed=cfg.seed)
     device = torch.device(cfg.device)
     model.to(device)
-    data = PretrainingData(
+    data = _training_data(texts, tokenizer, cfg)
+    files = [str(path.resolve()) for path in data.files]
+    if saved and saved.get("files", files) != files:
+        raise BetoConfigError(
+            f"Cannot resume from {latest}: it was trained on {saved['files']}, not {files}. "
+            f"Give the same text files as the interrupted run."
+        )
+    dev_batches = _dev_batches(dev, tokenizer, cfg)
+    optimizer, scheduler = _optimizer(model, cfg)
+    run = _RunState()
+    if latest is not None:
+        run = _restore(latest, saved, optimizer, scheduler, device)
+        data.stats.update(run.position.stats)
+        logger.info("Resuming from %s at step %d", latest, run.step)
+    elif dev_batches is not None:
+        run.curve.append(_dev_point(model, dev_batches, cfg, step=0, train_loss=None))
+
+    def save_checkpoint() -> None:
+        _write_checkpoint(
+            ckpt_root,
+            step=run.step,
+            model=model,
+            tokenizer=tokenizer,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            state={
+                "step": run.step,
+                "position": run.position.to_dict(),
+                "curve": run.curve,
+                "words_seen": run.words_seen,
+                "config": asdict(cfg),
+                "files": files,
+            },
+            device=device,
+            keep=cfg.keep_checkpoints,
+        )
+
+    start_time = time.time()
+    run_words = _train_loop(
+        model,
+        data.batches(start=run.position),
+        run,
+        cfg=cfg,
+        device=device,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        dev_batches=dev_batches,
+        save_checkpoint=save_checkpoint,
+        on_step=on_step,
+    )
+    if run.step % cfg.checkpoint_every != 0:
+        save_checkpoint()
+    if dev_batches is not None and (not run.curve or run.curve[-1]["step"] != run.step):
+        run.curve.append(_dev_point(model, dev_batches, cfg, step=run.step, train_loss=None))
+    _save_model(output, model, tokenizer)
+    stats = data.stats.to_dict()
+    elapsed = time.time() - start_time
+    metrics = {
+        "steps": run.step,
+        "words_seen": run.words_seen,
+        "seconds_this_run": round(elapsed, 1),
+        "words_per_second_this_run": round(run_words / max(elapsed, 1e-9), 1),
+        "curve": run.curve,
+        "data": stats,
+        "config": asdict(cfg),
+    }
+    (output / METRICS).write_text(json.dumps(metrics, indent=2), encoding="utf8")
+    logger.info("Wrote the pretrained model to %s (%d steps)", output, run.step)
+    return PretrainResult(output=output, steps=run.step, curve=run.curve, stats=stats)
+
+
+def _checkpoint_to_resume(
+    ckpt_root: Path, output: Path, cfg: PretrainConfig, *, resume: bool
+) -> Tuple[Optional[Path], Dict[str, Any]]:
+    """(newest checkpoint, its state.json) to resume from, or (None, {}) to start afresh."""
+    latest = latest_checkpoint(ckpt_root)
+    if latest is not None and not resume:
+        raise BetoConfigError(
+            f"{output} has checkpoints ({latest.name}): pass --resume to continue that run, or "
+            f"use a new --output directory."
+        )
+    if not resume:
+        return None, {}
+    if latest is None:
+        logger.info("No checkpoint in %s: starting from the beginning", ckpt_root)
+        return None, {}
+    saved = json.loads((latest / "state.json").read_text(encoding="utf8"))
+    _check_resume_config(saved["config"], cfg, latest)
+    return latest, saved
+
+
+def _training_data(
+    texts: Sequence[Union[str, Path]], tokenizer: Any, cfg: PretrainConfig
+) -> PretrainingData:
+    return PretrainingData(
         texts,
         tokenizer=tokenizer,
         batch_size=cfg.batch_size,
@@ -180,73 +274,77 @@ def pretrain(
         chunk_lines=cfg.chunk_lines,
         max_line_bytes=cfg.max_line_bytes,
     )
-    files = [str(path.resolve()) for path in data.files]
-    if state and state.get("files", files) != files:
-        raise BetoConfigError(
-            f"Cannot resume from {latest}: it was trained on {state['files']}, not {files}. "
-            f"Give the same text files as the interrupted run."
-        )
-    dev_batches = None
-    if dev is not None:
-        dev_data = PretrainingData(
-            [dev],
-            tokenizer=tokenizer,
-            batch_size=cfg.batch_size,
-            max_length=cfg.max_length,
-            nsp=False,
-            seed=cfg.seed,
-            word_rate=cfg.word_rate,
-            max_line_bytes=cfg.max_line_bytes,
-        )
-        dev_batches = dev_data.one_pass(max_lines=cfg.dev_max_lines)
-    optimizer, scheduler = _optimizer(model, cfg)
-    step = 0
-    position = Position()
-    curve: List[Dict[str, float]] = []
-    words_seen = 0
-    if state:
-        optimizer.load_state_dict(torch.load(latest / "optimizer.pt", map_location=device))
-        scheduler.load_state_dict(torch.load(latest / "scheduler.pt"))
-        rng = torch.load(latest / "rng.pt")
-        torch.set_rng_state(rng["cpu"])
-        if device.type == "cuda" and rng.get("cuda") is not None:
-            torch.cuda.set_rng_state(rng["cuda"], device)
-        step, curve, words_seen = state["step"], state["curve"], state["words_seen"]
-        position = Position.from_dict(state["position"])
-        data.stats.update(position.stats)
-        logger.info("Resuming from %s at step %d", latest, step)
-    elif dev_batches is not None:
-        curve.append(_dev_point(model, dev_batches, cfg, step=0, train_loss=None))
 
-    def save_checkpoint() -> None:
-        _write_checkpoint(
-            ckpt_root,
-            step=step,
-            model=model,
-            tokenizer=tokenizer,
-            optimizer=optimizer,
-            scheduler=scheduler,
-            state={
-                "step": step,
-                "position": position.to_dict(),
-                "curve": curve,
-                "words_seen": words_seen,
-                "config": asdict(cfg),
-                "files": files,
-            },
-            device=device,
-            keep=cfg.keep_checkpoints,
-        )
+
+def _dev_batches(
+    dev: Optional[Union[str, Path]], tokenizer: Any, cfg: PretrainConfig
+) -> Optional[List[Dict[str, Any]]]:
+    """The held-out batches (fixed masks), or None without a dev file."""
+    if dev is None:
+        return None
+    dev_data = PretrainingData(
+        [dev],
+        tokenizer=tokenizer,
+        batch_size=cfg.batch_size,
+        max_length=cfg.max_length,
+        nsp=False,
+        seed=cfg.seed,
+        word_rate=cfg.word_rate,
+        max_line_bytes=cfg.max_line_bytes,
+    )
+    return dev_data.one_pass(max_lines=cfg.dev_max_lines)
+
+
+def _restore(
+    latest: Path, saved: Dict[str, Any], optimizer: Any, scheduler: Any, device: Any
+) -> _RunState:
+    """Load the optimizer, scheduler and RNG state of a checkpoint; its run state."""
+    import torch
+
+    optimizer.load_state_dict(torch.load(latest / "optimizer.pt", map_location=device))
+    scheduler.load_state_dict(torch.load(latest / "scheduler.pt"))
+    rng = torch.load(latest / "rng.pt")
+    torch.set_rng_state(rng["cpu"])
+    if device.type == "cuda" and rng.get("cuda") is not None:
+        torch.cuda.set_rng_state(rng["cuda"], device)
+    return _RunState(
+        step=saved["step"],
+        position=Position.from_dict(saved["position"]),
+        curve=saved["curve"],
+        words_seen=saved["words_seen"],
+    )
+
+
+def _train_loop(
+    model: Any,
+    stream: Iterator[Tuple[Dict[str, Any], Position]],
+    run: _RunState,
+    *,
+    cfg: PretrainConfig,
+    device: Any,
+    optimizer: Any,
+    scheduler: Any,
+    dev_batches: Optional[List[Dict[str, Any]]],
+    save_checkpoint: Callable[[], None],
+    on_step: Optional[Callable[[int], None]],
+) -> int:
+    """Update until max_steps or the time limit, logging, evaluating and checkpointing as
+    configured; `run` advances with each update. Returns the words seen in this run.
+
+    Ctrl-C or a data error between updates writes a checkpoint before it propagates.
+    """
+    import torch
 
     start_time = time.time()
     window = {"loss": 0.0, "mlm": 0.0, "nsp": 0.0, "steps": 0, "words": 0, "time": start_time}
-    stream = data.batches(start=position)
     updating = False
     run_words = 0
     try:
-        while step < cfg.max_steps:
+        while run.step < cfg.max_steps:
             if cfg.max_minutes is not None and time.time() - start_time > 60 * cfg.max_minutes:
-                logger.info("Time limit of %s minutes reached at step %d", cfg.max_minutes, step)
+                logger.info(
+                    "Time limit of %s minutes reached at step %d", cfg.max_minutes, run.step
+                )
                 break
             batch, next_position = next(stream)
             model.train()
@@ -258,9 +356,10 @@ def pretrain(
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
-            step, position = step + 1, next_position
+            run.step, run.position = run.step + 1, next_position
             updating = False
-            words_seen += batch["n_words"]
+            step = run.step
+            run.words_seen += batch["n_words"]
             run_words += batch["n_words"]
             window["loss"] += float(loss.detach())
             window["mlm"] += float(mlm.detach())
@@ -271,7 +370,9 @@ def pretrain(
                 _log_progress(step, cfg, window, scheduler.get_last_lr()[0])
             if dev_batches is not None and (step % cfg.eval_every == 0 or step == cfg.max_steps):
                 train_loss = window["mlm"] / max(window["steps"], 1)
-                curve.append(_dev_point(model, dev_batches, cfg, step=step, train_loss=train_loss))
+                run.curve.append(
+                    _dev_point(model, dev_batches, cfg, step=step, train_loss=train_loss)
+                )
             if step % cfg.log_every == 0:
                 window.update(loss=0.0, mlm=0.0, nsp=0.0, steps=0, words=0, time=time.time())
             if step % cfg.checkpoint_every == 0:
@@ -280,29 +381,11 @@ def pretrain(
                 on_step(step)
     except BaseException:
         # Ctrl-C or a data error between updates: keep the work done so far.
-        if not updating and step > 0:
-            logger.warning("Interrupted at step %d: writing a checkpoint to resume from", step)
+        if not updating and run.step > 0:
+            logger.warning("Interrupted at step %d: writing a checkpoint to resume from", run.step)
             save_checkpoint()
         raise
-    if step % cfg.checkpoint_every != 0:
-        save_checkpoint()
-    if dev_batches is not None and (not curve or curve[-1]["step"] != step):
-        curve.append(_dev_point(model, dev_batches, cfg, step=step, train_loss=None))
-    _save_model(output, model, tokenizer)
-    stats = data.stats.to_dict()
-    elapsed = time.time() - start_time
-    metrics = {
-        "steps": step,
-        "words_seen": words_seen,
-        "seconds_this_run": round(elapsed, 1),
-        "words_per_second_this_run": round(run_words / max(elapsed, 1e-9), 1),
-        "curve": curve,
-        "data": stats,
-        "config": asdict(cfg),
-    }
-    (output / METRICS).write_text(json.dumps(metrics, indent=2), encoding="utf8")
-    logger.info("Wrote the pretrained model to %s (%d steps)", output, step)
-    return PretrainResult(output=output, steps=step, curve=curve, stats=stats)
+    return run_words
 
 
 def latest_checkpoint(root: Path) -> Optional[Path]:

@@ -9,7 +9,7 @@ from spacy.training import Corpus, Example
 from spacy.util import registry
 
 from ..errors import BetoConfigError
-from .reader import BetoCorpus
+from .docbin_reader import BetoCorpus
 
 
 class InterleavedCorpus:
@@ -132,9 +132,9 @@ def _unset_paths_reader(unset: List[str]) -> Callable[[Language], Iterator[Examp
 
     def read(nlp: Language) -> Iterator[Example]:
         raise BetoConfigError(
-            f"InterleavedCorpus: no path for {', '.join(unset)}: set them in [paths] "
-            f"(e.g. --paths.train_ner data/train/ner.spacy --paths.train_textcat "
-            f"data/train/emotion.spacy)."
+            f"InterleavedCorpus: no path for {', '.join(unset)}: set the .spacy file or "
+            f"directory of each in the config's [paths] or on the command line "
+            f"(--paths.NAME PATH)."
         )
 
     return read

@@ -5,7 +5,7 @@ import spacy
 from spacy.tokens import DocBin
 
 from spacy_beto import BetoConfigError
-from spacy_beto.corpus.readers import create_interleaved_corpus
+from spacy_beto.corpus.interleaved import create_interleaved_corpus
 
 
 @pytest.fixture

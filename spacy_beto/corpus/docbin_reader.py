@@ -28,8 +28,8 @@ class BetoCorpus(Corpus):
                 raise CorpusError(
                     f"{loc}: not a readable {FILE_TYPE} file ({type(err).__name__}: {err}). It is "
                     f"truncated or corrupt, e.g. from an interrupted conversion or copy: create it "
-                    f"again (`python -m spacy_beto convert-corpus`, `python -m spacy_beto import`, "
-                    f"or `spacy project run convert`)."
+                    f"again (e.g. `python -m spacy_beto convert-corpus` or `python -m spacy_beto "
+                    f"import`)."
                 ) from err
             for doc in docs:
                 if len(doc):
@@ -51,12 +51,12 @@ def create_corpus_reader(
     if path is None:
         raise CorpusError(
             "No corpus path: set the [paths] of the training and dev corpora "
-            "(e.g. --paths.dev data/dev)."
+            "(e.g. --paths.dev PATH)."
         )
     if not Path(path).exists():
         raise CorpusError(
             f"{path}: no such .spacy file or directory. Convert the corpus first "
-            f"(`spacy project run convert`) or fix [paths] train / dev."
+            f"(`python -m spacy_beto convert-corpus` or `import`) or fix [paths] train / dev."
         )
     return BetoCorpus(
         path, gold_preproc=gold_preproc, max_length=max_length, limit=limit, augmenter=augmenter
