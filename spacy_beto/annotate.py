@@ -3,7 +3,6 @@
 What a record holds comes from the pipeline's heads (`spacy_beto.heads`): `ents` for an entity
 recognizer, `cats` for text classifiers, and a field per registered head kind."""
 
-import json
 import logging
 from collections import deque
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any, Deque, Dict, Iterable, Iterator, Optional, Sequence, Tup
 from spacy.language import Language
 from spacy.tokens import Doc
 
+from .corpus.lines import BadLine, read_records
 from .errors import BetoConfigError
 from .heads import Head, pipeline_heads
 
@@ -22,35 +22,13 @@ Item = Tuple[int, Optional[str], Any]
 
 
 def read_items(path: Union[str, Path], *, fmt: str, text_field: str = "text") -> Iterator[Item]:
-    """Yield (line, text, extra) per non-blank input line, or (line, None, reason) if it is bad:
-    invalid UTF-8 or JSON, no string `text_field`, or unpaired surrogates (e.g. "\\ud800")."""
-    with Path(path).open("rb") as fileh:
-        for line_no, raw in enumerate(fileh, start=1):
-            if not raw.strip():
-                continue
-            try:
-                line = raw.decode("utf8").rstrip("\r\n")
-            except UnicodeDecodeError as err:
-                yield line_no, None, f"invalid UTF-8 ({err.reason} at byte {err.start})"
-                continue
-            if fmt == "text":
-                yield line_no, line, None
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                yield line_no, None, f"invalid JSON: {err.msg} (column {err.colno})"
-                continue
-            if not isinstance(record, dict) or not isinstance(record.get(text_field), str):
-                yield line_no, None, f"no string field '{text_field}'"
-                continue
-            text = record.pop(text_field)
-            try:
-                text.encode("utf8")
-            except UnicodeEncodeError:
-                yield line_no, None, f"field '{text_field}' has unpaired surrogates"
-                continue
-            yield line_no, text, record
+    """Yield (line, text, extra) per non-blank input line, or (line, None, reason) if it is bad
+    (corpus/lines.py: invalid UTF-8 or JSON, no string `text_field`, unpaired surrogates)."""
+    for rec in read_records(path, fmt=fmt, text_field=text_field):
+        if isinstance(rec, BadLine):
+            yield rec.line, None, rec.reason
+        else:
+            yield rec.line, rec.text, rec.fields if fmt == "jsonl" else None
 
 
 def load_pipeline(model: Union[str, Path]) -> Language:
