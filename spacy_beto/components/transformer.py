@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, List, Optional, Union
 
 import torch
-from huggingface_hub.errors import HFValidationError
+from huggingface_hub.utils import HFValidationError
 from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.training import Example
@@ -24,7 +24,6 @@ from ..layers.heap import trim_heap
 from ..layers.model_dir import check_model_dir, load_failure, looks_like_path
 from ..layers.tokenizer_checks import check_tokenizer, fix_pad_id
 from ..quantize import INT8, QUANTIZE_OPTIONS, is_quantized, quantize_transformer
-
 
 # nlp.pipe(n_process=N) forks on Linux: forked children use one torch thread.
 install_fork_hook()
