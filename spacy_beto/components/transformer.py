@@ -20,7 +20,7 @@ from .._compat import clear_listener
 from ..errors import BetoConfigError
 from ..layers.fork import install_fork_hook
 from ..layers.grouping import GROUP_ITEMS
-from ..layers.heap import trim_heap
+from ..layers.heap import trim_heap as _trim_heap  # module global: tests patch it
 from ..layers.model_dir import check_model_dir, load_failure, looks_like_path
 from ..layers.tokenizer_checks import check_tokenizer, fix_pad_id
 from ..quantize import INT8, QUANTIZE_OPTIONS, is_quantized, quantize_transformer
@@ -147,7 +147,7 @@ class BetoTransformer(Transformer):
         """spacy-transformers' update, after giving the last step's freed memory back to the
         OS: on CPU, training steps of ever-changing shapes otherwise grow RSS by ~10 MB per
         step (glibc heap fragmentation), until the OOM killer stops a long run."""
-        trim_heap()
+        _trim_heap()
         return super().update(examples, **kwargs)
 
     @contextlib.contextmanager
@@ -156,7 +156,7 @@ class BetoTransformer(Transformer):
         try:
             yield
         finally:
-            trim_heap()
+            _trim_heap()
 
     def __reduce__(self) -> Any:
         """Pickle without the batch a listener may still hold from the last update.
