@@ -28,7 +28,8 @@ def run_one(model_dir: Path, n_docs: int, keep: bool, threads: int, hold_docs: b
     torch.set_num_threads(threads)
     texts = speed.load_texts(shared=speed.DEFAULT_SHARED, n_texts=2000)
     nlp = speed.build_a(model_dir)
-    nlp.get_pipe("transformer").cfg["keep_trf_data"] = keep
+    if keep:
+        nlp.remove_pipe("doc_cleaner")  # doc._.trf_data stays on the docs
     docs, samples = [], []
     warm = n_docs // 10
     stream = (texts[i % len(texts)] for i in range(n_docs))

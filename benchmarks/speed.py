@@ -309,11 +309,18 @@ def build_runner(variant: str, model_dir: Path, args: Dict) -> Callable:
             from spacy_beto.quantize import quantize_pipeline
 
             quantize_pipeline(nlp)
+        from spacy_beto._compat import torch_module
+
         trf = nlp.get_pipe("transformer")
-        PROBE.attach(trf.model.layers[0].shims[0]._model)
+        PROBE.attach(torch_module(trf.model.layers[0]))
         off = dict(LEVERS_OFF.get(variant, {}))
         batch_size = off.pop("pipe_batch_size", args["batch_size"])
-        trf.cfg.update(off)
+        if off.pop("keep_trf_data", False):
+            nlp.remove_pipe("doc_cleaner")  # doc._.trf_data stays on the docs
+        for setting in ("inference_mode", "group_items"):
+            if setting in off:
+                setattr(trf, setting, off.pop(setting))
+        trf.cfg.update(off)  # max_batch_items
 
         def run(batch: List[str], rss: List[float]) -> None:
             run_spacy(nlp, batch, batch_size, rss)

@@ -6,10 +6,13 @@ from typing import List
 from spacy.language import Language
 from spacy_transformers import Transformer
 
+from ._compat import quantize_dynamic_int8, replace_torch_module, torch_module
+
 logger = logging.getLogger(__name__)
 
-QUANTIZE_KEY = "quantize"
 INT8 = "int8"
+# Values of beto_transformer's `quantize` setting (None: fp32).
+QUANTIZE_OPTIONS = (None, INT8)
 
 
 def is_quantized(trf: Transformer) -> bool:
@@ -19,18 +22,11 @@ def is_quantized(trf: Transformer) -> bool:
 
 def quantize_transformer(trf: Transformer) -> None:
     """Replace the encoder's torch.nn.Linear layers by dynamically quantized int8 ones (CPU)."""
-    import torch
-
     if is_quantized(trf) or trf.model.transformer is None:
         return
-    shim = trf.model.layers[0].shims[0]
-    quantized = torch.ao.quantization.quantize_dynamic(
-        shim._model, {torch.nn.Linear}, dtype=torch.qint8
-    )
-    shim._model = quantized
-    shim._hfmodel.transformer = quantized
+    wrapper = trf.model.layers[0]
+    replace_torch_module(wrapper, quantize_dynamic_int8(torch_module(wrapper)))
     trf.model.attrs["beto_quantized"] = True
-    trf.cfg[QUANTIZE_KEY] = INT8
     logger.info("Quantized the Linear layers of '%s' to int8", trf.name)
 
 

@@ -72,23 +72,34 @@ def make_examples(nlp: Language, ner_records, emotion_records) -> List[Example]:
 
 
 def build_pipeline(model_dir: Path) -> Language:
-    """transformer + ner + textcat, named as in the packaged es_beto_trf."""
+    """transformer + ner + textcat + doc_cleaner, as in the packaged es_beto_trf."""
     nlp = spacy.blank("es")
     nlp.add_pipe("beto_transformer", name="transformer", config={"model": {"name": str(model_dir)}})
     nlp.add_pipe("beto_ner", name="ner")
     nlp.add_pipe("beto_textcat", name="textcat")
+    nlp.add_pipe("doc_cleaner")  # drops doc._.trf_data after the heads read it
     return nlp
+
+
+def train(nlp: Language, examples: List[Example], *, epochs: int, batch_size: int = 16) -> list:
+    """Initialize and update `nlp` with seeded randomness; return the losses of each epoch."""
+    spacy.util.fix_random_seed(0)
+    optimizer = nlp.initialize(lambda: examples)
+    history = []
+    for _ in range(epochs):
+        losses: dict = {}
+        for batch in spacy.util.minibatch(examples, batch_size):
+            nlp.update(batch, sgd=optimizer, losses=losses)
+        history.append(losses)
+    return history
 
 
 @pytest.fixture(scope="session")
 def trained_nlp(tiny_model_dir, ner_records, emotion_records) -> Language:
-    """The three-component pipeline after a few updates on both corpora."""
+    """The pipeline after a few seeded updates on both corpora. Shared by many tests: never
+    change it; work on `copy_of(saved_pipeline)` or `spacy.load(saved_pipeline, ...)`."""
     nlp = build_pipeline(tiny_model_dir)
-    examples = make_examples(nlp, ner_records, emotion_records)
-    optimizer = nlp.initialize(lambda: examples)
-    for _ in range(3):
-        for batch in spacy.util.minibatch(examples, 16):
-            nlp.update(batch, sgd=optimizer)
+    train(nlp, make_examples(nlp, ner_records, emotion_records), epochs=3)
     return nlp
 
 

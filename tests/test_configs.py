@@ -75,13 +75,15 @@ def test_config_trains_a_few_steps(config, corpus_dirs, tiny_model_dir, tmp_path
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     nlp = spacy.load(tmp_path / "model-last")
     extra = EXTRA_HEADS.get(config.name, {})
-    assert nlp.pipe_names == ["transformer", "ner", "textcat", *extra]
+    assert nlp.pipe_names == ["transformer", "ner", "textcat", *extra, "doc_cleaner"]
     assert [nlp.get_pipe_meta(n).factory for n in nlp.pipe_names] == [
         "beto_transformer",
         "beto_ner",
         "beto_textcat",
         *["beto_textcat"] * len(extra),
+        "doc_cleaner",
     ]
+    assert nlp("Ana llegó a Lima.")._.trf_data is None
     assert set(nlp.get_pipe("ner").labels) == set(CONLL_LABELS)
     assert set(nlp.get_pipe("textcat").labels) == set(EMOTION_LABELS)
     for name, labels in extra.items():

@@ -2,6 +2,7 @@
 
 import numpy
 import pytest
+import spacy
 
 from spacy_beto.layers.grouping import length_groups
 
@@ -38,8 +39,14 @@ def test_length_groups_limit_padding():
 
 
 @pytest.fixture
-def counted_calls(trained_nlp, monkeypatch):
-    """Encoder calls made through the grouped forward; restores the group size."""
+def nlp(saved_pipeline):
+    """A copy of the trained pipeline, whose group size the tests change."""
+    return spacy.load(saved_pipeline)
+
+
+@pytest.fixture
+def counted_calls(monkeypatch):
+    """Encoder calls made through the grouped forward."""
     from spacy_beto.layers import grouping
 
     calls = []
@@ -50,17 +57,14 @@ def counted_calls(trained_nlp, monkeypatch):
         return original(model, wordpieces, is_train)
 
     monkeypatch.setattr(grouping, "pt_forward", counting)
-    wrapper = trained_nlp.get_pipe("transformer").model.layers[0]
-    saved = wrapper.attrs["group_items"]
-    yield calls
-    wrapper.attrs["group_items"] = saved
+    return calls
 
 
-def test_grouped_forward_matches_one_call(trained_nlp, counted_calls):
+def test_grouped_forward_matches_one_call(nlp, counted_calls):
     from spacy_beto.layers.alignment import forward
 
-    model = trained_nlp.get_pipe("transformer").model
-    docs = [trained_nlp.make_doc(text) for text in TEXTS]
+    model = nlp.get_pipe("transformer").model
+    docs = [nlp.make_doc(text) for text in TEXTS]
     model.layers[0].attrs["group_items"] = 0
     one, _ = forward(model, docs, False)
     assert len(counted_calls) == 1
@@ -81,11 +85,11 @@ def test_grouped_forward_matches_one_call(trained_nlp, counted_calls):
     )
 
 
-def test_training_makes_one_call(trained_nlp, counted_calls):
+def test_training_makes_one_call(nlp, counted_calls):
     from spacy_beto.layers.alignment import forward
 
-    model = trained_nlp.get_pipe("transformer").model
+    model = nlp.get_pipe("transformer").model
     model.layers[0].attrs["group_items"] = 64
-    docs = [trained_nlp.make_doc(text) for text in TEXTS]
+    docs = [nlp.make_doc(text) for text in TEXTS]
     output, backprop = forward(model, docs, True)
     assert counted_calls == [output.wordpieces.input_ids.shape[0]]

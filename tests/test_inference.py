@@ -1,7 +1,13 @@
-"""Inference levers of beto_transformer: each leaves entities and categories unchanged."""
+"""Inference settings of beto_transformer and the release of doc._.trf_data by doc_cleaner.
+
+Each setting leaves entities and categories unchanged. Settings are changed on pipelines loaded
+from `saved_pipeline` (through `config={...}`), never on the shared `trained_nlp`.
+"""
 
 import pytest
 import spacy
+
+from spacy_beto import BetoConfigError
 
 TEXTS = [
     "El presidente Gustavo Petro viajó a Madrid con la delegación de Ecopetrol.",
@@ -14,11 +20,10 @@ TEXTS = [
     "Real Madrid",
 ] * 3
 
-# Each lever's non-default setting.
-LEVERS = {
+# Each setting's non-default value.
+SETTINGS = {
     "group_items": 0,
     "inference_mode": False,
-    "keep_trf_data": True,
     "max_batch_items": 64,  # many small sub-batches of documents, each with its own groups
 }
 
@@ -43,23 +48,31 @@ def assert_same(got, expected):
             assert max(cats, key=cats.get) == max(cats2, key=cats2.get)
 
 
-@pytest.fixture
-def trf(trained_nlp):
-    pipe = trained_nlp.get_pipe("transformer")
-    saved = dict(pipe.cfg)
-    yield pipe
-    pipe.cfg.clear()
-    pipe.cfg.update(saved)
+def load(saved_pipeline, **settings):
+    """A copy of the trained pipeline with the given beto_transformer settings."""
+    return spacy.load(saved_pipeline, config={"components": {"transformer": settings}})
 
 
-@pytest.mark.parametrize("lever", sorted(LEVERS))
-def test_each_lever_keeps_outputs(trained_nlp, trf, lever):
-    with_all = annotations(trained_nlp, TEXTS)
-    trf.cfg[lever] = LEVERS[lever]
-    assert_same(annotations(trained_nlp, TEXTS), with_all)
+def bookkeeping_keys(doc):
+    """user_data entries other than extension attribute values (e.g. doc._.trf_data)."""
+    return [key for key in doc.user_data if not (isinstance(key, tuple) and key[0] == "._.")]
 
 
-def test_all_levers_off_and_single_docs_match(trained_nlp, trf):
+@pytest.fixture(scope="module")
+def reference(trained_nlp):
+    return annotations(trained_nlp, TEXTS)
+
+
+@pytest.mark.parametrize("setting", sorted(SETTINGS))
+def test_each_setting_from_the_config_keeps_outputs(saved_pipeline, reference, setting):
+    nlp = load(saved_pipeline, **{setting: SETTINGS[setting]})
+    trf = nlp.get_pipe("transformer")
+    value = trf.cfg[setting] if setting == "max_batch_items" else getattr(trf, setting)
+    assert value == SETTINGS[setting]  # the config wins over what was saved
+    assert_same(annotations(nlp, TEXTS), reference)
+
+
+def test_all_settings_off_and_single_docs_match(trained_nlp, saved_pipeline):
     texts = [text for text in TEXTS if text]  # spaCy's textcat scores a lone empty doc 0
     with_all = annotations(trained_nlp, texts, batch_size=64)
     one_by_one = []
@@ -69,37 +82,71 @@ def test_all_levers_off_and_single_docs_match(trained_nlp, trf):
             (doc.text, [(e.start_char, e.end_char, e.label_) for e in doc.ents], dict(doc.cats))
         )
     assert_same(one_by_one, with_all)
-    trf.cfg.update(LEVERS)
-    assert_same(annotations(trained_nlp, texts, batch_size=64), with_all)
+    nlp = load(saved_pipeline, **SETTINGS)
+    with nlp.select_pipes(disable=["doc_cleaner"]):
+        assert_same(annotations(nlp, texts, batch_size=64), with_all)
 
 
-def test_trf_data_dropped_after_listeners_unless_kept(trained_nlp, trf):
-    from spacy_beto.layers.inference import PENDING_KEY
+def test_group_items_is_set_on_the_encoder_layer_at_construction_and_load(saved_pipeline):
+    nlp = load(saved_pipeline, group_items=48)
+    wrapper = nlp.get_pipe("transformer").model.layers[0]
+    assert wrapper.attrs["group_items"] == 48  # not the 4096 saved with the model
+    wrapper.attrs["group_items"] = 7
+    nlp("Ana llegó a Lima.")
+    assert wrapper.attrs["group_items"] == 7  # predict does not write it again
 
+
+def test_settings_are_validated(tiny_model_dir):
+    nlp = spacy.blank("es")
+    model = {"name": str(tiny_model_dir)}
+    with pytest.raises(BetoConfigError, match="quantize = 'int4' is not supported"):
+        nlp.add_pipe("beto_transformer", config={"model": model, "quantize": "int4"})
+    with pytest.raises(BetoConfigError, match="group_items must be 0 .* got -1"):
+        nlp.add_pipe("beto_transformer", config={"model": model, "group_items": -1})
+    trf = nlp.add_pipe(
+        "beto_transformer", config={"model": model, "inference_mode": False, "group_items": 0}
+    )
+    assert (trf.inference_mode, trf.group_items, trf.quantize) == (False, 0, None)
+    cfg = nlp.config["components"]["beto_transformer"]
+    assert (cfg["inference_mode"], cfg["group_items"], cfg["quantize"]) == (False, 0, None)
+
+
+def test_trf_data_dropped_by_doc_cleaner(trained_nlp):
+    assert trained_nlp.pipe_names[-1] == "doc_cleaner"
     docs = list(trained_nlp.pipe(TEXTS[:6]))
     assert all(doc._.trf_data is None for doc in docs)
-    assert all(PENDING_KEY not in doc.user_data for doc in docs)
-    trf.cfg["keep_trf_data"] = True
-    docs = list(trained_nlp.pipe(TEXTS[:6]))
-    assert all(doc._.trf_data is not None for doc in docs if len(doc))
+    assert all(bookkeeping_keys(doc) == [] for doc in docs)
 
 
-def test_trf_data_kept_without_listeners(tiny_model_dir):
+@pytest.mark.parametrize("disabled", [["textcat"], ["ner"], ["ner", "textcat"]])
+def test_trf_data_dropped_with_heads_disabled(trained_nlp, reference, disabled):
+    with trained_nlp.select_pipes(disable=disabled):
+        docs = list(trained_nlp.pipe(TEXTS, batch_size=5))
+    assert all(doc._.trf_data is None for doc in docs)
+    assert all(bookkeeping_keys(doc) == [] for doc in docs)
+    for doc, (text, ents, cats) in zip(docs, reference):
+        assert doc.text == text
+        if "ner" not in disabled:
+            assert [(e.start_char, e.end_char, e.label_) for e in doc.ents] == ents
+        if "textcat" not in disabled:
+            assert doc.cats == pytest.approx(cats, abs=1e-6)
+
+
+def test_trf_data_kept_when_doc_cleaner_is_disabled(trained_nlp, reference):
+    with trained_nlp.select_pipes(disable=["doc_cleaner"]):
+        docs = list(trained_nlp.pipe(TEXTS[:6]))
+    assert all(doc._.trf_data is not None for doc in docs)
+    assert all(doc._.trf_data.tensors for doc in docs if len(doc))
+    got = [(d.text, [(e.start_char, e.end_char, e.label_) for e in d.ents], d.cats) for d in docs]
+    assert_same(got, reference[:6])
+
+
+def test_trf_data_kept_without_doc_cleaner(tiny_model_dir):
     nlp = spacy.blank("es")
     nlp.add_pipe("beto_transformer", config={"model": {"name": str(tiny_model_dir)}})
     nlp.initialize()
-    doc = nlp("Sin componentes que escuchen, los datos se quedan.")
-    assert doc._.trf_data is not None
-
-
-def test_factory_option_keep_trf_data(tiny_model_dir):
-    nlp = spacy.blank("es")
-    trf = nlp.add_pipe(
-        "beto_transformer",
-        config={"model": {"name": str(tiny_model_dir)}, "keep_trf_data": True},
-    )
-    assert trf.keep_trf_data is True
-    assert nlp.config["components"]["beto_transformer"]["keep_trf_data"] is True
+    doc = nlp("Sin doc_cleaner, los datos se quedan.")
+    assert doc._.trf_data is not None and doc._.trf_data.tensors
 
 
 def test_training_after_inference_still_works(
@@ -115,9 +162,8 @@ def test_training_after_inference_still_works(
     assert losses["transformer"] > 0 and losses["ner"] > 0
 
 
-def test_windows_in_small_groups_keep_outputs(trained_nlp, trf):
+def test_windows_in_small_groups_keep_outputs(saved_pipeline):
     """Many encoder calls per batch (small groups) give what one padded call gives."""
-    trf.cfg["group_items"] = 0
-    one_call = annotations(trained_nlp, TEXTS, batch_size=16)
-    trf.cfg["group_items"] = 48
-    assert_same(annotations(trained_nlp, TEXTS, batch_size=16), one_call)
+    one_call = annotations(load(saved_pipeline, group_items=0), TEXTS, batch_size=16)
+    grouped = annotations(load(saved_pipeline, group_items=48), TEXTS, batch_size=16)
+    assert_same(grouped, one_call)

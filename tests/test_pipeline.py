@@ -6,7 +6,7 @@ import spacy
 
 from spacy_beto import BetoConfigError, add_to
 
-from .conftest import build_pipeline, make_examples
+from .conftest import build_pipeline, make_examples, train
 
 TEXTS = [
     "El presidente Gustavo Petro viajó a Madrid para reunirse con la ONU.",
@@ -33,14 +33,7 @@ def assert_same_outputs(a, b):
 
 def test_training_lowers_the_loss(tiny_model_dir, ner_records, emotion_records):
     nlp = build_pipeline(tiny_model_dir)
-    examples = make_examples(nlp, ner_records, emotion_records)
-    optimizer = nlp.initialize(lambda: examples)
-    history = []
-    for _ in range(6):
-        losses = {}
-        for batch in spacy.util.minibatch(examples, 16):
-            nlp.update(batch, sgd=optimizer, losses=losses)
-        history.append(losses)
+    history = train(nlp, make_examples(nlp, ner_records, emotion_records), epochs=6)
     for name in ("ner", "textcat"):
         assert history[-1][name] < history[0][name], (name, history)
 
@@ -69,14 +62,13 @@ def test_bytes_round_trip_gives_identical_outputs(trained_nlp, tiny_model_dir):
     assert_same_outputs(outputs(trained_nlp), outputs(fresh))
 
 
-def test_add_to_custom_pipeline_with_shared_transformer(trained_nlp, tmp_path):
-    trained_nlp.to_disk(tmp_path / "src")
+def test_add_to_custom_pipeline_with_shared_transformer(trained_nlp, saved_pipeline):
     nlp = spacy.blank("es")
     nlp.add_pipe("sentencizer")
     ruler = nlp.add_pipe("entity_ruler")
     ruler.add_patterns([{"label": "ORG", "pattern": "spacy-beto"}])
-    added = add_to(nlp, tmp_path / "src", components=["ner", "textcat"])
-    assert added == ["beto_transformer", "ner", "textcat"]
+    added = add_to(nlp, saved_pipeline, components=["ner", "textcat"])
+    assert added == ["beto_transformer", "ner", "textcat", "doc_cleaner"]
     assert nlp.pipe_names == ["sentencizer", "entity_ruler", *added]
     trf = nlp.get_pipe("beto_transformer")
     assert set(trf.listening_components) == {"ner", "textcat"}
@@ -89,11 +81,14 @@ def test_add_to_custom_pipeline_with_shared_transformer(trained_nlp, tmp_path):
         assert doc.cats[key] == pytest.approx(value, abs=1e-6)
 
 
-def test_add_to_with_own_copies_of_the_transformer(trained_nlp, tmp_path):
-    trained_nlp.to_disk(tmp_path / "src")
+def test_add_to_with_own_copies_of_the_transformer(trained_nlp, saved_pipeline, tmp_path):
+    source = spacy.load(saved_pipeline)
     nlp = spacy.blank("es")
-    add_to(nlp, tmp_path / "src", components=["textcat"], share_transformer=False)
-    assert nlp.pipe_names == ["textcat"]
+    added = add_to(nlp, source, components=["textcat"], share_transformer=False)
+    assert added == nlp.pipe_names == ["textcat"]  # no transformer, so no trf_data to drop
+    # The source pipeline is not modified: its transformer keeps both listeners.
+    assert set(source.get_pipe("transformer").listening_components) == {"ner", "textcat"}
+    assert_same_outputs(outputs(source), outputs(trained_nlp))
     text = "¡Qué alegría ver ganar al Atlético Nacional en Medellín!"
     got, ref = nlp(text).cats, trained_nlp(text).cats
     assert numpy.allclose([got[k] for k in ref], list(ref.values()), atol=1e-6)
@@ -102,11 +97,38 @@ def test_add_to_with_own_copies_of_the_transformer(trained_nlp, tmp_path):
     assert reloaded(text).cats == pytest.approx(got, abs=1e-6)
 
 
-def test_add_to_errors(trained_nlp, tmp_path):
-    trained_nlp.to_disk(tmp_path / "src")
+def test_add_to_errors(saved_pipeline):
     nlp = spacy.blank("es")
     with pytest.raises(BetoConfigError, match="not in the source pipeline"):
-        add_to(nlp, tmp_path / "src", components=["parser"])
-    add_to(nlp, tmp_path / "src", components=["ner"])
+        add_to(nlp, saved_pipeline, components=["parser"])
+    add_to(nlp, saved_pipeline, components=["ner"])
     with pytest.raises(BetoConfigError, match="already has a transformer"):
-        add_to(nlp, tmp_path / "src", components=["textcat"], transformer_name="trf2")
+        add_to(nlp, saved_pipeline, components=["textcat"], transformer_name="trf2")
+
+
+@pytest.mark.parametrize("components", [["ner"], ["textcat"], ["ner", "textcat"]])
+def test_sourced_heads_release_trf_data(trained_nlp, saved_pipeline, components):
+    """Heads added with add_to: doc_cleaner runs last, and the heads' outputs are unchanged."""
+    nlp = spacy.blank("es")
+    add_to(nlp, saved_pipeline, components=components)
+    assert nlp.pipe_names[-1] == "doc_cleaner"
+    docs = list(nlp.pipe(TEXTS))
+    assert all(doc._.trf_data is None for doc in docs)
+    for doc, (ents, cats) in zip(docs, outputs(trained_nlp)):
+        assert [(e.start_char, e.end_char, e.label_) for e in doc.ents] == (
+            ents if "ner" in components else []
+        )
+        if "textcat" in components:
+            assert doc.cats == pytest.approx(cats, abs=1e-6)
+
+
+def test_add_to_moves_an_existing_doc_cleaner_last(trained_nlp, saved_pipeline):
+    nlp = spacy.blank("es")
+    nlp.add_pipe("doc_cleaner", name="cleaner", config={"attrs": {"_.trf_data": None}})
+    nlp.add_pipe("sentencizer")
+    added = add_to(nlp, saved_pipeline, components=["textcat"])
+    assert nlp.pipe_names == ["sentencizer", "beto_transformer", "textcat", "cleaner"]
+    assert added == ["beto_transformer", "textcat", "cleaner"]
+    doc = nlp(TEXTS[1])
+    assert doc._.trf_data is None
+    assert doc.cats == pytest.approx(trained_nlp(TEXTS[1]).cats, abs=1e-6)

@@ -43,12 +43,9 @@ def outputs(doc):
 
 @pytest.fixture(scope="module")
 def keep_trf_data(trained_nlp):
-    """Keep doc._.trf_data on the docs (dropped by default) so the tests can inspect it."""
-    cfg = trained_nlp.get_pipe("transformer").cfg
-    before = cfg.get("keep_trf_data", False)
-    cfg["keep_trf_data"] = True
-    yield
-    cfg["keep_trf_data"] = before
+    """Keep doc._.trf_data on the docs (dropped by doc_cleaner) so the tests can inspect it."""
+    with trained_nlp.select_pipes(disable=["doc_cleaner"]):
+        yield
 
 
 @pytest.fixture(scope="module")

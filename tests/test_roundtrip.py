@@ -1,6 +1,7 @@
 """Round trips (disk, bytes, pickle, DocBin), multiprocessing and training determinism."""
 
 import json
+import os
 import pickle
 import subprocess
 import sys
@@ -84,7 +85,7 @@ MULTIPROCESS_SCRIPT = textwrap.dedent(
 
 
 def test_pipe_with_two_processes_equals_one_and_does_not_hang(saved_pipeline, expected):
-    """Linux's default start method is fork; beto_transformer sets 1 torch thread in children."""
+    """Linux's default start method is fork; forked children get 1 torch thread (fork hook)."""
     proc = subprocess.run(
         [sys.executable, "-c", MULTIPROCESS_SCRIPT, str(saved_pipeline)],
         input=json.dumps(TEXTS),
@@ -99,6 +100,30 @@ def test_pipe_with_two_processes_equals_one_and_does_not_hang(saved_pipeline, ex
     )
     assert_same(two, one)
     assert_same(one, expected)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_forked_child_uses_one_torch_thread():
+    """The hook registered with os.register_at_fork when beto_transformer is imported."""
+    import spacy_beto.components.transformer  # noqa: F401  (registers the hook)
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child reports its torch threads and exits at once
+            os.write(write, str(torch.get_num_threads()).encode())
+            os._exit(0)
+        os.close(write)
+        child_threads = int(os.read(read, 16))
+        os.waitpid(pid, 0)
+        os.close(read)
+        parent_threads = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+    assert child_threads == 1
+    assert parent_threads == 2  # the parent keeps its threads
 
 
 def train_once(model_dir, ner_records, emotion_records):

@@ -85,14 +85,14 @@ def test_unreachable_model_name_explains_offline(tmp_path, monkeypatch):
         init_transformer(tmp_path / "no-such-model")
 
 
-def test_long_document_every_token_gets_a_vector(trained_nlp, monkeypatch):
-    monkeypatch.setitem(trained_nlp.get_pipe("transformer").cfg, "keep_trf_data", True)
+def test_long_document_every_token_gets_a_vector(trained_nlp):
     words = "El Ayuntamiento de Málaga aprobó ayer el presupuesto de Ñuñoa".split()
     text = " ".join(words[i % len(words)] for i in range(1500))
     trf = trained_nlp.get_pipe("transformer")
     n_pieces = len(trf.model.tokenizer(text, verbose=False)["input_ids"])
     assert n_pieces > 3 * 512
-    doc = trained_nlp(text)
+    with trained_nlp.select_pipes(disable=["doc_cleaner"]):  # keep doc._.trf_data
+        doc = trained_nlp(text)
     data = doc._.trf_data
     assert all(len(row) <= 512 for row in data.wordpieces.input_ids)
     lengths = data.align.lengths
@@ -103,12 +103,12 @@ def test_long_document_every_token_gets_a_vector(trained_nlp, monkeypatch):
     assert (numpy.abs(vectors).sum(axis=1) > 0).all()
 
 
-def test_window_that_exceeds_512_pieces_is_split_not_truncated(trained_nlp, monkeypatch):
-    monkeypatch.setitem(trained_nlp.get_pipe("transformer").cfg, "keep_trf_data", True)
+def test_window_that_exceeds_512_pieces_is_split_not_truncated(trained_nlp):
     # 128-token windows of 9-letter pieces: each window has far more than 512 pieces.
     token = "ab" * 20
     text = " ".join([f"{token}.{token}"] * 200)
-    doc = trained_nlp(text)
+    with trained_nlp.select_pipes(disable=["doc_cleaner"]):  # keep doc._.trf_data
+        doc = trained_nlp(text)
     data = doc._.trf_data
     assert all(len(row) <= 512 for row in data.wordpieces.input_ids)
     assert (data.align.lengths > 0).all()

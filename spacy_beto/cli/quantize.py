@@ -11,26 +11,40 @@ from ._util import clear_errors
 
 @app.command("quantize")
 def quantize_cli(
-    input_pipeline: Path = typer.Argument(..., help="Trained pipeline directory (fp32)"),
+    input_pipeline: str = typer.Argument(
+        ..., help="Trained pipeline (fp32): an installed package name or a directory"
+    ),
     output_pipeline: Path = typer.Argument(..., help="Pipeline directory to write"),
 ) -> None:
-    """Mark every beto_transformer for dynamic int8 quantization of its encoder's Linear layers.
+    """Set `quantize = "int8"` on every beto_transformer: dynamic int8 quantization of its
+    encoder's Linear layers.
 
     The output keeps the fp32 weights on disk; `spacy.load` quantizes the encoder (CPU only).
     """
     import spacy
+    from thinc.api import Config
 
     from ..components.transformer import BetoTransformer
     from ..errors import BetoConfigError
-    from ..quantize import INT8, QUANTIZE_KEY
+    from ..quantize import INT8
 
     with clear_errors():
-        nlp = spacy.load(input_pipeline)
+        try:
+            nlp = spacy.load(input_pipeline)
+        except OSError as err:
+            raise BetoConfigError(
+                f"Cannot load the pipeline '{input_pipeline}': it is neither an installed "
+                f"pipeline package nor a pipeline directory ({err}). Give a directory written "
+                f"by nlp.to_disk()/spacy train, or install the package (e.g. es_beto_trf)."
+            ) from err
         names = [name for name, pipe in nlp.pipeline if isinstance(pipe, BetoTransformer)]
         if not names:
             raise BetoConfigError(f"{input_pipeline}: no beto_transformer component to quantize")
-        for name in names:
-            nlp.get_pipe(name).cfg[QUANTIZE_KEY] = INT8
         nlp.meta["name"] = f"{nlp.meta.get('name', 'pipeline')}_int8"
         nlp.to_disk(output_pipeline)
+        config_path = output_pipeline / "config.cfg"
+        config = Config().from_disk(config_path, interpolate=False)
+        for name in names:
+            config["components"][name]["quantize"] = INT8
+        config.to_disk(config_path)
     msg.good(f"Wrote {output_pipeline}: {', '.join(names)} quantized to int8 at load")

@@ -4,10 +4,10 @@ from typing import Any, Callable, Iterable, Optional
 
 from spacy.language import Language
 from spacy.pipeline import EntityRecognizer
-from spacy.pipeline._parser_internals.transition_system import TransitionSystem
 from spacy.training import Example
 from thinc.api import Config, Model
 
+from .._compat import TransitionSystem
 from .labels import check_labels_in_data
 from .listener import LISTENER_CONFIG_STR
 
@@ -69,6 +69,7 @@ class BetoEntityRecognizer(EntityRecognizer):
 def make_beto_ner(
     nlp: Language,
     name: str,
+    *,
     model: Model,
     moves: Optional[TransitionSystem],
     update_with_oracle_cut_size: int,

@@ -9,19 +9,17 @@ from collections import Counter
 from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 import numpy
-from spacy.errors import Errors
 from spacy.language import Language
 from spacy.pipeline import TextCategorizer
 from spacy.tokens import Doc
 from spacy.training import Example, validate_examples
 from spacy.vocab import Vocab
-from spacy_transformers.layers.listener import TransformerListener
 from thinc.api import Config, Model
 from thinc.types import Floats2d
 
+from .._compat import textcat_exclusive_error, textcat_value_error
 from ..errors import BetoConfigError
 from ..heads import check_score_keys
-from ..layers.inference import release_trf_data
 from .labels import check_labels_in_data
 from .listener import LISTENER_CONFIG_STR
 
@@ -144,22 +142,16 @@ class BetoTextCategorizer(TextCategorizer):
         if len(has_text) == len(docs):
             return super().predict(docs)
         scores = self.model.ops.alloc2f(len(docs), len(self.labels))
-        if self._listens():
-            with_text = set(has_text)
-            release_trf_data([doc for i, doc in enumerate(docs) if i not in with_text])
         if has_text:
             scores[self.model.ops.asarray1i(has_text)] = super().predict(
                 [docs[i] for i in has_text]
             )
         return scores
 
-    def _listens(self) -> bool:
-        """Whether this head reads a transformer through a listener (not its own copy)."""
-        return any(isinstance(node, TransformerListener) for node in self.model.walk())
-
     def _examples_to_truth(
         self, examples: Iterable[Example]
     ) -> Tuple[numpy.ndarray, numpy.ndarray]:
+        """Gold scores and a mask of annotated entries (spaCy's hook, see _compat.py)."""
         examples = list(examples)
         labels = self.labels
         truths = numpy.zeros((len(examples), len(labels)), dtype="f")
@@ -207,7 +199,8 @@ class BetoTextCategorizer(TextCategorizer):
 
     def _validate_categories(self, examples: Iterable[Example]) -> None:
         """Gold values must be 0 or 1, with at most one 1 if exclusive. Only the component's own
-        labels are checked once it has any; other categories belong to other classifiers."""
+        labels are checked once it has any; other categories belong to other classifiers.
+        (spaCy's hook, called by its initialize/update/rehearse; see _compat.py.)"""
         own = set(self.labels)
         for eg in examples:
             cats = eg.reference.cats
@@ -216,10 +209,10 @@ class BetoTextCategorizer(TextCategorizer):
             values = list(cats.values())
             for value in values:
                 if value not in (0.0, 1.0):
-                    raise ValueError(Errors.E851.format(val=value))
+                    raise textcat_value_error(value)
             if not self.multi_label and values.count(1.0) > 1:
                 if own:
-                    raise ValueError(Errors.E895.format(value=cats))
+                    raise textcat_exclusive_error(cats)
                 positive = sorted(label for label, value in cats.items() if value == 1.0)
                 raise BetoConfigError(
                     f"Component '{self.name}' has exclusive classes, but a training document "
@@ -257,6 +250,7 @@ class BetoTextCategorizer(TextCategorizer):
 def make_beto_textcat(
     nlp: Language,
     name: str,
+    *,
     model: Model[List[Doc], Floats2d],
     threshold: float,
     multi_label: bool,

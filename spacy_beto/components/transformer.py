@@ -1,67 +1,32 @@
 """`beto_transformer`: spacy-transformers' Transformer with BETO defaults and checks."""
 
 import contextlib
-import ctypes
-import logging
-import os
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, List, Optional, Union
 
-from huggingface_hub.errors import HFValidationError
+import torch
+from huggingface_hub.utils import HFValidationError
 from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.training import Example
-from spacy.util import SimpleFrozenList, minibatch
+from spacy.util import SimpleFrozenList
 from spacy.vocab import Vocab
 from spacy_transformers import Transformer
+from spacy_transformers.annotation_setters import null_annotation_setter
 from spacy_transformers.data_classes import FullTransformerBatch
-from spacy_transformers.layers.listener import TransformerListener
-from spacy_transformers.pipeline_component import install_extensions
-from spacy_transformers.util import batch_by_length
 from thinc.api import Config, Model
 
+from .._compat import clear_listener
 from ..errors import BetoConfigError
+from ..layers.fork import install_fork_hook
 from ..layers.grouping import GROUP_ITEMS
-from ..layers.inference import PENDING_KEY, consuming_listener_forward
-from ..layers.model_dir import check_model_dir, looks_like_path
+from ..layers.heap import trim_heap as _trim_heap  # module global: tests patch it
+from ..layers.model_dir import check_model_dir, load_failure, looks_like_path
 from ..layers.tokenizer_checks import check_tokenizer, fix_pad_id
-from ..quantize import INT8, QUANTIZE_KEY, is_quantized, quantize_transformer
+from ..quantize import INT8, QUANTIZE_OPTIONS, is_quantized, quantize_transformer
 
-logger = logging.getLogger(__name__)
-
-_pid = os.getpid()
-
-
-def _one_torch_thread_after_fork() -> None:
-    """In a forked child (e.g. nlp.pipe(n_process=2) on Linux), use one torch thread.
-
-    torch's intra-op thread pool does not survive fork: the child's first parallel op hangs.
-    """
-    global _pid
-    pid = os.getpid()
-    if pid == _pid:
-        return
-    _pid = pid
-    import torch
-
-    if torch.get_num_threads() > 1:
-        logger.info(
-            "Process %d was forked: torch set to 1 thread (its pool does not survive fork)", pid
-        )
-        torch.set_num_threads(1)
-
-
-def _trim_heap() -> None:
-    """Return freed heap memory to the OS (glibc's malloc_trim; a no-op elsewhere).
-
-    Tensors of ever-changing shapes leave glibc's heap fragmented: freed memory stays in the
-    process and RSS creeps up over long runs although nothing is leaked.
-    """
-    try:
-        trim = ctypes.CDLL(None).malloc_trim
-    except (AttributeError, OSError, TypeError):
-        return
-    trim(0)
+# nlp.pipe(n_process=N) forks on Linux: forked children use one torch thread.
+install_fork_hook()
 
 
 BETO_CASED = "dccuchile/bert-base-spanish-wwm-cased"
@@ -97,24 +62,32 @@ DEFAULT_CONFIG = Config().from_str(DEFAULT_CONFIG_STR)
 
 
 class BetoTransformer(Transformer):
-    """A Transformer component that verifies BETO's tokenizer conventions on init and load.
+    """spacy-transformers' Transformer that verifies BETO's tokenizer conventions on init and
+    load, and at inference runs the encoder under `torch.inference_mode()` on windows grouped
+    by word-piece length (layers/grouping.py).
 
-    At inference, documents are batched by length within the `pipe` buffer (order preserved),
-    the encoder runs under `torch.inference_mode()` on windows grouped by word-piece length
-    (no compute on padding), and unless `keep_trf_data` is set,
-    `doc._.trf_data` is dropped once every listening component has read it.
+    `doc._.trf_data` is set for the listening heads; the pipelines drop it with spaCy's
+    `doc_cleaner` as their last component. To keep it on the docs, disable or remove that
+    component (e.g. `nlp.select_pipes(disable=["doc_cleaner"])`).
     """
 
     def __init__(
         self,
         vocab: Vocab,
         model: Model[List[Doc], FullTransformerBatch],
-        set_extra_annotations: Callable = lambda docs, trf_data: None,
+        set_extra_annotations: Callable = null_annotation_setter,
         *,
         name: str = "transformer",
         max_batch_items: int = 4096,
-        keep_trf_data: bool = False,
+        group_items: int = GROUP_ITEMS,
+        inference_mode: bool = True,
+        quantize: Optional[str] = None,
     ) -> None:
+        if quantize not in QUANTIZE_OPTIONS:
+            raise BetoConfigError(
+                f"Component '{name}': quantize = {quantize!r} is not supported. Use "
+                f'quantize = "{INT8}" (int8 Linear layers on CPU) or null (fp32).'
+            )
         super().__init__(
             vocab,
             model,
@@ -122,51 +95,31 @@ class BetoTransformer(Transformer):
             name=name,
             max_batch_items=max_batch_items,
         )
-        self.cfg["keep_trf_data"] = keep_trf_data
+        self.inference_mode = inference_mode
+        self.quantize = quantize
+        self.group_items = group_items
 
     @property
-    def keep_trf_data(self) -> bool:
-        """Whether doc._.trf_data stays on the docs after the listeners read it."""
-        return bool(self.cfg.get("keep_trf_data", True))
+    def group_items(self) -> int:
+        """Padded word pieces per encoder call at inference (0: one call per batch)."""
+        return self._group_items
 
-    def add_listener(self, listener: TransformerListener, component_name: str) -> None:
-        """Add a listener; at inference it counts its reads so trf_data can be dropped."""
-        super().add_listener(listener, component_name)
-        listener._func = consuming_listener_forward
-
-    def pipe(self, stream: Iterable[Doc], *, batch_size: int = 128) -> Iterator[Doc]:
-        """Annotate docs in buffers of `batch_size`, run in length-sorted sub-batches of at
-        most `max_batch_items` tokens; yield them in input order."""
-        install_extensions()
-        for outer in minibatch(stream, batch_size):
-            outer = list(outer)
-            for indices in batch_by_length(outer, self.cfg["max_batch_items"]):
-                subbatch = [outer[i] for i in indices]
-                self.set_annotations(subbatch, self.predict(subbatch))
-            yield from outer
+    @group_items.setter
+    def group_items(self, value: int) -> None:
+        if value < 0:
+            raise BetoConfigError(
+                f"Component '{self.name}': group_items must be 0 (one encoder call per batch) "
+                f"or a positive number of padded word pieces, got {value}."
+            )
+        self._group_items = value
+        # Read by the grouped forward of the encoder layer (layers/grouping.py).
+        self.model.layers[0].attrs["group_items"] = value
 
     def predict(self, docs: Iterable[Doc]) -> FullTransformerBatch:
-        """Run the encoder without autograd bookkeeping (torch.inference_mode), its windows in
-        length groups (layers/grouping.py); in a forked process, first limit torch to one
-        thread."""
-        _one_torch_thread_after_fork()
-        # Padded word pieces per encoder call (0: one call per batch, as spacy-transformers).
-        self.model.layers[0].attrs["group_items"] = self.cfg.get("group_items", GROUP_ITEMS)
-        if not self.cfg.get("inference_mode", True):
+        """Run the encoder, without autograd bookkeeping unless `inference_mode` is off."""
+        mode = torch.inference_mode() if self.inference_mode else contextlib.nullcontext()
+        with mode:
             return super().predict(docs)
-        import torch
-
-        with torch.inference_mode():
-            return super().predict(docs)
-
-    def set_annotations(self, docs: Iterable[Doc], predictions: FullTransformerBatch) -> None:
-        """Set doc._.trf_data; without keep_trf_data, mark it to drop after the listeners."""
-        docs = list(docs)
-        super().set_annotations(docs, predictions)
-        n_listening = len(self.listening_components)
-        if not self.keep_trf_data and n_listening:
-            for doc in docs:
-                doc.user_data[PENDING_KEY] = n_listening
 
     def initialize(
         self,
@@ -186,20 +139,7 @@ class BetoTransformer(Transformer):
         except Exception as err:
             if not local and not isinstance(err, (OSError, HFValidationError)):
                 raise
-            if local:
-                raise BetoConfigError(
-                    f"Could not load the transformer in '{name}' for component '{self.name}': "
-                    f"{type(err).__name__}: {err}. A file in the directory is truncated or "
-                    f"corrupt (e.g. an interrupted copy of the weights): copy the model again "
-                    f"or rebuild it with `python -m spacy_beto build-mini`."
-                ) from err
-            raise BetoConfigError(
-                f"Could not load the transformer '{name}' for component '{self.name}'. It is not "
-                f"a local directory with config.json, tokenizer and weights, and it could not be "
-                f"fetched from the Hugging Face hub (offline, or the name is wrong). Set "
-                f"[components.{self.name}.model] name to a local model directory, e.g. one built "
-                f"by `python -m spacy_beto build-mini`. Cause: {err}"
-            ) from err
+            raise load_failure(name, component=self.name, local=local, cause=err) from err
         fix_pad_id(self.model.tokenizer, self.model.transformer, name=name)
         self.verify()
 
@@ -226,16 +166,8 @@ class BetoTransformer(Transformer):
         behind that cannot be pickled and is stale anyway.
         """
         for listener in self.listeners:
-            listener._batch_id = None
-            listener._outputs = None
-            listener._backprop = None
+            clear_listener(listener)
         return super().__reduce__()
-
-    def _keep_configured_max_length(self, configured: Optional[int]) -> None:
-        """The config's max_length wins over the value saved with the weights (the windows are
-        already fitted to the configured value); verify() then checks it against the model."""
-        if configured is not None:
-            self.model.attrs["max_length"] = configured
 
     def verify(self) -> None:
         """Raise BetoConfigError if the tokenizer or model limits are misconfigured."""
@@ -250,38 +182,45 @@ class BetoTransformer(Transformer):
     def from_disk(
         self, path: Union[str, Path], *, exclude: Iterable[str] = SimpleFrozenList()
     ) -> "BetoTransformer":
-        """Load the component from disk and verify its tokenizer and window limit."""
-        configured = self.model.attrs.get("max_length")
-        try:
+        """Load the component from disk, then verify (and quantize) it."""
+        with self._loading(f"from '{path}'", hint=f"a truncated '{Path(path) / 'model'}'"):
             super().from_disk(path, exclude=exclude)
-        except Exception as err:
-            raise BetoConfigError(
-                f"Could not load component '{self.name}' from '{path}': {type(err).__name__}: "
-                f"{err}. The saved pipeline is incomplete or corrupt (e.g. a truncated "
-                f"'{Path(path) / 'model'}'): save it again with nlp.to_disk(), or reinstall "
-                f"the packaged pipeline."
-            ) from err
-        self._keep_configured_max_length(configured)
-        if self.model.transformer is not None:
-            self.verify()
-            self._maybe_quantize()
         return self
 
     def from_bytes(
         self, bytes_data: bytes, *, exclude: Iterable[str] = SimpleFrozenList()
     ) -> "BetoTransformer":
-        """Load the component from bytes and verify its tokenizer and window limit."""
-        configured = self.model.attrs.get("max_length")
-        super().from_bytes(bytes_data, exclude=exclude)
-        self._keep_configured_max_length(configured)
-        if self.model.transformer is not None:
-            self.verify()
-            self._maybe_quantize()
+        """Load the component from bytes, then verify (and quantize) it."""
+        with self._loading("from bytes", hint="bytes cut short or from another component"):
+            super().from_bytes(bytes_data, exclude=exclude)
         return self
 
-    def _maybe_quantize(self) -> None:
-        if self.cfg.get(QUANTIZE_KEY) == INT8:
-            quantize_transformer(self)
+    @contextlib.contextmanager
+    def _loading(self, source: str, *, hint: str) -> Iterator[None]:
+        """Around spacy-transformers' from_disk/from_bytes: translate a failure into one
+        BetoConfigError, then restore the configured settings that the saved cfg and model
+        attrs overwrote (the config wins), verify the tokenizer and window limit, and quantize
+        if configured."""
+        configured_max_length = self.model.attrs.get("max_length")
+        configured_batch_items = self.cfg["max_batch_items"]
+        try:
+            yield
+        except Exception as err:
+            raise BetoConfigError(
+                f"Could not load component '{self.name}' {source}: {type(err).__name__}: "
+                f"{err}. The saved pipeline is incomplete or corrupt (e.g. {hint}): save it "
+                f"again with nlp.to_disk(), or reinstall the packaged pipeline."
+            ) from err
+        # The config's max_length wins over the value saved with the weights (the windows are
+        # fitted to the configured value); verify() checks it against the model.
+        if configured_max_length is not None:
+            self.model.attrs["max_length"] = configured_max_length
+        self.cfg["max_batch_items"] = configured_batch_items
+        self.group_items = self._group_items
+        if self.model.transformer is not None:
+            self.verify()
+            if self.quantize == INT8:
+                quantize_transformer(self)
 
     def to_disk(
         self, path: Union[str, Path], *, exclude: Iterable[str] = SimpleFrozenList()
@@ -311,28 +250,41 @@ class BetoTransformer(Transformer):
         "model": DEFAULT_CONFIG["model"],
         "set_extra_annotations": DEFAULT_CONFIG["set_extra_annotations"],
         "max_batch_items": 4096,
-        "keep_trf_data": False,
+        "group_items": GROUP_ITEMS,
+        "inference_mode": True,
+        "quantize": None,
     },
 )
 def make_beto_transformer(
     nlp: Language,
     name: str,
+    *,
     model: Model[List[Doc], FullTransformerBatch],
     set_extra_annotations: Callable[[List[Doc], FullTransformerBatch], None],
     max_batch_items: int,
-    keep_trf_data: bool,
+    group_items: int,
+    inference_mode: bool,
+    quantize: Optional[str],
 ) -> BetoTransformer:
     """Create the BETO transformer embedding layer that `beto_ner` and `beto_textcat` listen to.
 
-    `max_batch_items`: padded tokens per batch of documents (its windows are encoded in groups
-    of similar word-piece length, layers/grouping.py). `keep_trf_data`: keep the full
-    transformer outputs in doc._.trf_data after the listening components ran (memory grows with
-    every kept doc); by default they are dropped once all listeners have read them."""
+    `max_batch_items`: padded tokens per sub-batch of documents (spacy-transformers' setting).
+    `group_items`: padded word pieces per encoder call at inference; the windows are encoded in
+    groups of similar length (layers/grouping.py); 0 runs one call per sub-batch.
+    `inference_mode`: run the encoder under torch.inference_mode() at inference.
+    `quantize`: "int8" quantizes the encoder's Linear layers when the pipeline is loaded (CPU;
+    written by `python -m spacy_beto quantize`); null keeps fp32.
+
+    The component sets doc._.trf_data for the heads; add spaCy's `doc_cleaner` as the last
+    component to drop it (the shipped configs and `add_to` do), and disable that component to
+    keep it. None of these settings changes entities or categories."""
     return BetoTransformer(
         nlp.vocab,
         model,
         set_extra_annotations,
-        max_batch_items=max_batch_items,
-        keep_trf_data=keep_trf_data,
         name=name,
+        max_batch_items=max_batch_items,
+        group_items=group_items,
+        inference_mode=inference_mode,
+        quantize=quantize,
     )

@@ -12,9 +12,10 @@ from typing import Callable, List, Tuple
 import numpy
 from spacy.tokens import Doc
 from spacy_transformers.data_classes import FullTransformerBatch
-from spacy_transformers.layers.transformer_model import forward as trf_forward
 from thinc.api import Model
 from thinc.types import Ragged
+
+from .._compat import transformer_model_forward
 
 
 def align_dropped_tokens(batch: FullTransformerBatch) -> FullTransformerBatch:
@@ -58,5 +59,5 @@ def align_dropped_tokens(batch: FullTransformerBatch) -> FullTransformerBatch:
 
 def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[FullTransformerBatch, Callable]:
     """spacy-transformers' forward pass, with dropped tokens aligned (see module docstring)."""
-    output, backprop = trf_forward(model, docs, is_train)
+    output, backprop = transformer_model_forward(model, docs, is_train)
     return align_dropped_tokens(output), backprop

@@ -11,7 +11,9 @@ from typing import Any, Callable, List, Sequence, Tuple
 
 from spacy_transformers.data_classes import WordpieceBatch
 from thinc.api import Model
-from thinc.layers.pytorchwrapper import forward as pt_forward
+
+from .._compat import hf_objects
+from .._compat import pytorch_wrapper_forward as pt_forward
 
 # Padded word pieces per encoder call, and the padding a group may waste once it holds
 # MIN_GROUP_ITEMS pieces (smaller groups keep the matrix products efficient).
@@ -68,7 +70,7 @@ def grouped_forward(
 
 
 def _outputs_attentions(model: Model) -> bool:
-    hf = model.shims[0]._hfmodel
+    hf = hf_objects(model)
     config = getattr(getattr(hf, "transformer", None), "config", None)
     return bool(getattr(config, "output_attentions", False))
 

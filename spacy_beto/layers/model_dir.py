@@ -64,3 +64,21 @@ def check_model_dir(path: Path, *, component: str) -> None:
             f"'{path}' (component '{component}') has no tokenizer ({' or '.join(TOKENIZER_FILES)})"
             f". Copy the model's vocab.txt (e.g. BETO's) into it."
         )
+
+
+def load_failure(name: str, *, component: str, local: bool, cause: Exception) -> BetoConfigError:
+    """The error for a transformer that Hugging Face could not load from `name`."""
+    if local:
+        return BetoConfigError(
+            f"Could not load the transformer in '{name}' for component '{component}': "
+            f"{type(cause).__name__}: {cause}. A file in the directory is truncated or "
+            f"corrupt (e.g. an interrupted copy of the weights): copy the model again "
+            f"or rebuild it with `python -m spacy_beto build-mini`."
+        )
+    return BetoConfigError(
+        f"Could not load the transformer '{name}' for component '{component}'. It is not "
+        f"a local directory with config.json, tokenizer and weights, and it could not be "
+        f"fetched from the Hugging Face hub (offline, or the name is wrong). Set "
+        f"[components.{component}.model] name to a local model directory, e.g. one built "
+        f"by `python -m spacy_beto build-mini`. Cause: {cause}"
+    )

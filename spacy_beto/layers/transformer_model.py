@@ -10,6 +10,7 @@ from spacy_transformers.layers import TransformerModel, split_trf_batch, trfs2ar
 from thinc.api import Model, chain
 from thinc.types import Floats2d, Ragged
 
+from .._compat import hf_objects, set_forward
 from .alignment import forward as beto_forward
 from .grouping import GROUP_ITEMS, grouped_forward
 from .span_fitting import LengthFittedSpans
@@ -39,9 +40,9 @@ class BetoTransformerModel(TransformerModel):
             dict(grad_scaler_config),
         )
         # Tokens without word pieces (control/zero-width characters) get their window's [CLS].
-        self._func = beto_forward
+        set_forward(self, beto_forward)
         # At inference the encoder runs the windows in length groups (see layers/grouping.py).
-        self.layers[0]._func = grouped_forward
+        set_forward(self.layers[0], grouped_forward)
         self.layers[0].attrs["group_items"] = GROUP_ITEMS
         self.attrs["base_get_spans"] = get_spans
         self.attrs["max_length"] = max_length
@@ -51,7 +52,7 @@ class BetoTransformerModel(TransformerModel):
 
     @property
     def tokenizer(self):
-        hf = self.layers[0].shims[0]._hfmodel
+        hf = hf_objects(self.layers[0])
         return hf.tokenizer if hf is not None else None
 
     def copy(self) -> "BetoTransformerModel":
@@ -65,7 +66,9 @@ class BetoTransformerModel(TransformerModel):
             scaler,
             max_length=self.attrs["max_length"],
         )
-        copied.dims = copy.deepcopy(self._dims)
+        for dim in self.dim_names:
+            if self.has_dim(dim):
+                copied.set_dim(dim, self.get_dim(dim))
         copied.layers[0] = copy.deepcopy(self.layers[0])
         copied.attrs["has_transformer"] = self.attrs["has_transformer"]
         return copied

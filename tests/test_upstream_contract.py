@@ -1,0 +1,260 @@
+"""The upstream internals spacy_beto relies on (spacy_beto/_compat.py), one test per contract.
+
+Each `check_*` function raises AssertionError when an assumption no longer holds; the tests run
+them on the installed spaCy, spacy-transformers, thinc and torch, and the last tests show that
+a changed upstream makes a check fail.
+"""
+
+import inspect
+import warnings
+
+import pytest
+import spacy
+import torch
+from spacy.errors import Errors
+from spacy.language import Language
+from spacy.pipeline import TextCategorizer
+from spacy.training import Example
+from spacy_transformers import Transformer
+from spacy_transformers.layers import TransformerModel
+from spacy_transformers.layers.listener import TransformerListener
+from thinc.api import Model
+
+from spacy_beto import _compat
+
+
+def strided_spans():
+    return spacy.registry.span_getters.get("spacy-transformers.strided_spans.v1")(
+        window=16, stride=12
+    )
+
+
+def check_thinc_forward_slot() -> None:
+    assert "_func" in Model.__slots__
+    model = Model("probe", lambda model, X, is_train: (X, lambda dY: dY))
+    _compat.set_forward(model, lambda model, X, is_train: (X + 1, lambda dY: dY))
+    assert model.predict(1) == 2
+
+
+def check_wrapped_forwards() -> None:
+    model = TransformerModel("probe", strided_spans())
+    assert model._func is _compat.transformer_model_forward
+    assert model.layers[0]._func is _compat.pytorch_wrapper_forward
+    params = list(inspect.signature(_compat.transformer_model_forward).parameters)
+    assert params == ["model", "docs", "is_train"]
+    assert list(inspect.signature(_compat.pytorch_wrapper_forward).parameters) == [
+        "model",
+        "X",
+        "is_train",
+    ]
+
+
+def check_forward_reads_get_spans() -> None:
+    # layers/span_fitting.py replaces attrs["get_spans"]; the forward must read it from there.
+    assert 'model.attrs["get_spans"]' in inspect.getsource(_compat.transformer_model_forward)
+
+
+def check_hf_shim_fields(trf_model: Model) -> None:
+    wrapper = trf_model.layers[0]
+    hf = _compat.hf_objects(wrapper)
+    assert hf.tokenizer is trf_model.tokenizer
+    assert hf.transformer is trf_model.transformer
+    assert _compat.torch_module(wrapper) is trf_model.transformer
+    assert isinstance(_compat.torch_module(wrapper), torch.nn.Module)
+
+
+def check_listener_protocol(listener_cls: type = TransformerListener) -> None:
+    listener = listener_cls("transformer")
+    outputs, backprop = ["outputs"], lambda d: d
+    listener.receive(7, outputs, backprop)
+    assert (listener._batch_id, listener._outputs, listener._backprop) == (7, outputs, backprop)
+    _compat.clear_listener(listener)
+    assert (listener._batch_id, listener._outputs, listener._backprop) == (None, None, None)
+    # The Transformer side: __reduce__ clears every listener in `listeners`.
+    for name in ("listeners", "listening_components", "add_listener", "find_listeners"):
+        assert hasattr(Transformer, name), name
+
+
+def check_textcat_hooks(textcat_cls: type = TextCategorizer) -> None:
+    calls = []
+
+    class Probe(textcat_cls):
+        def _validate_categories(self, examples):
+            calls.append("_validate_categories")
+            return super()._validate_categories(examples)
+
+        def _examples_to_truth(self, examples):
+            calls.append("_examples_to_truth")
+            truth = super()._examples_to_truth(examples)
+            assert isinstance(truth, tuple) and len(truth) == 2  # (truths, not_missing)
+            return truth
+
+    nlp = spacy.blank("es")
+    model = {"@architectures": "spacy.TextCatBOW.v3", "exclusive_classes": True}
+    model.update({"ngram_size": 1, "no_output_layer": False})
+    template = nlp.add_pipe("textcat", config={"model": model})
+    textcat = Probe(nlp.vocab, template.model, "textcat", threshold=0.5, scorer=None)
+    doc = nlp.make_doc("¡Qué alegría!")
+    doc.cats = {"joy": 1.0, "sadness": 0.0}
+    examples = [Example(nlp.make_doc(doc.text), doc)]
+    textcat.initialize(lambda: examples, nlp=nlp)
+    assert calls.count("_validate_categories") == 1 and "_examples_to_truth" in calls
+    calls.clear()
+    textcat.update(examples)
+    # update validates first; get_loss (which beto_textcat overrides) uses both.
+    assert calls[0] == "_validate_categories" and "_examples_to_truth" in calls
+
+
+def check_error_codes() -> None:
+    assert "E851" in str(_compat.textcat_value_error(0.5))
+    assert "0.5" in str(_compat.textcat_value_error(0.5))
+    assert "E895" in str(_compat.textcat_exclusive_error({"a": 1.0, "b": 1.0}))
+    assert "E851" in dir(Errors) and "E895" in dir(Errors)
+
+
+def check_transition_system() -> None:
+    ner = spacy.blank("es").add_pipe("ner")
+    assert isinstance(ner.moves, _compat.TransitionSystem)
+    ner_factory = inspect.signature(spacy.registry.factories.get("ner"))
+    assert "moves" in ner_factory.parameters
+
+
+def check_replace_listeners_attrs() -> None:
+    # spaCy's replace_listeners builds the replacing tok2vec from these model attrs.
+    source = inspect.getsource(Language.replace_listeners)
+    assert '"replace_listener_cfg"' in source and '"replace_listener"' in source
+    attrs = TransformerModel("probe", strided_spans()).attrs
+    assert "replace_listener_cfg" in attrs and "replace_listener" in attrs
+
+
+def check_memory_zone_protocol() -> None:
+    entered = []
+
+    class Component:
+        def __call__(self, doc):
+            return doc
+
+        def memory_zone(self, mem=None):
+            import contextlib
+
+            entered.append(mem)
+            return contextlib.nullcontext()
+
+    if not Language.has_factory("probe_memory_zone"):
+        Language.component("probe_memory_zone", func=Component())
+    nlp = spacy.blank("es")
+    nlp.add_pipe("probe_memory_zone")
+    with nlp.memory_zone():
+        nlp("hola")
+    assert len(entered) == 1
+
+
+def check_doc_cleaner() -> None:
+    meta = Language.get_factory_meta("doc_cleaner")
+    assert meta.default_config["attrs"].get("_.trf_data", "missing") is None
+
+
+def check_pipe_calls_predict(nlp: Language) -> None:
+    trf = nlp.get_pipe("transformer")
+    calls = []
+    predict = trf.predict
+
+    def recording(docs):
+        calls.append(len(list(docs)))
+        return predict(docs)
+
+    trf.predict = recording  # instance attribute: only this loaded copy
+    docs = list(nlp.pipe(["Ana llegó a Lima.", "Hoy", "Pedro vive en Madrid."], batch_size=2))
+    assert sum(calls) == len(docs) == 3
+
+
+def check_quantize_dynamic() -> None:
+    module = torch.nn.Sequential(torch.nn.Linear(4, 4))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        quantized = _compat.quantize_dynamic_int8(module)
+        quantized(torch.ones(1, 4))
+    assert "quantized" in type(quantized[0]).__module__
+    assert [str(w.message) for w in caught] == []
+
+
+def test_thinc_model_keeps_its_forward_in_the_func_slot():
+    check_thinc_forward_slot()
+
+
+def test_wrapped_forwards_are_the_upstream_defaults():
+    check_wrapped_forwards()
+
+
+def test_transformer_forward_reads_get_spans_from_attrs():
+    check_forward_reads_get_spans()
+
+
+def test_hf_shim_holds_hfobjects_and_torch_module(trained_nlp):
+    check_hf_shim_fields(trained_nlp.get_pipe("transformer").model)
+
+
+def test_listener_protocol_fields_and_receive():
+    check_listener_protocol()
+
+
+def test_textcat_calls_the_hooks_beto_textcat_overrides():
+    check_textcat_hooks()
+
+
+def test_textcat_error_codes_exist():
+    check_error_codes()
+
+
+def test_transition_system_import_path():
+    check_transition_system()
+
+
+def test_replace_listeners_reads_model_attrs():
+    check_replace_listeners_attrs()
+
+
+def test_memory_zone_enters_component_memory_zones():
+    check_memory_zone_protocol()
+
+
+def test_doc_cleaner_drops_trf_data_by_default():
+    check_doc_cleaner()
+
+
+def test_transformer_pipe_calls_our_predict(saved_pipeline):
+    check_pipe_calls_predict(spacy.load(saved_pipeline))
+
+
+def test_quantize_dynamic_int8_without_warnings():
+    check_quantize_dynamic()
+
+
+# A changed upstream fails the check for it.
+
+
+def test_listener_check_fails_if_receive_changes(monkeypatch):
+    def receive(self, batch_id, outputs, backprop):  # e.g. renamed private fields
+        self.batch_id, self.outputs, self.backprop = batch_id, outputs, backprop
+
+    monkeypatch.setattr(TransformerListener, "receive", receive)
+    with pytest.raises(AssertionError):
+        check_listener_protocol()
+
+
+def test_textcat_check_fails_if_update_stops_calling_the_hook(monkeypatch):
+    original = TextCategorizer.update
+
+    def update(self, examples, **kwargs):
+        monkeypatch.setattr(self, "_validate_categories", lambda examples: None)
+        return original(self, examples, **kwargs)
+
+    monkeypatch.setattr(TextCategorizer, "update", update)
+    with pytest.raises(AssertionError):
+        check_textcat_hooks()
+
+
+def test_forward_check_fails_if_the_upstream_forward_is_replaced(monkeypatch):
+    monkeypatch.setattr(_compat, "transformer_model_forward", lambda model, docs, is_train: None)
+    with pytest.raises(AssertionError):
+        check_wrapped_forwards()
