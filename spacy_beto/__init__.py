@@ -1,15 +1,54 @@
-"""spacy-beto: BETO, the Spanish BERT, as spaCy components."""
+"""spacy-beto: BETO, the Spanish BERT, as spaCy components.
+
+The public names are imported on first use (PEP 562), so that `python -m spacy_beto --help`
+and the CLI's argument errors do not pay for importing spaCy, spacy-transformers and torch.
+spaCy finds the factories, architectures, readers and scorers through entry points, which
+import their modules directly.
+"""
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any, Dict, List
 
 from .about import __version__
-from .components.ner import make_beto_ner
-from .components.textcat import BetoTextCategorizer, make_beto_textcat
-from .components.transformer import BetoTransformer, make_beto_transformer
-from .corpus.readers import create_interleaved_corpus
 from .errors import BetoConfigError, CorpusError
-from .layers.features import create_feature_augmented_tok2vec
-from .layers.transformer_model import create_beto_transformer_model
-from .pipeline import add_to
-from .scoring import make_textcat_scorer
+
+# public name -> module that defines it
+_LAZY: Dict[str, str] = {
+    "add_to": ".pipeline",
+    "BetoTextCategorizer": ".components.textcat",
+    "BetoTransformer": ".components.transformer",
+    "create_beto_transformer_model": ".layers.transformer_model",
+    "create_interleaved_corpus": ".corpus.readers",
+    "create_feature_augmented_tok2vec": ".layers.features",
+    "make_beto_ner": ".components.ner",
+    "make_beto_textcat": ".components.textcat",
+    "make_beto_transformer": ".components.transformer",
+    "make_textcat_scorer": ".scoring",
+}
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .components.ner import make_beto_ner
+    from .components.textcat import BetoTextCategorizer, make_beto_textcat
+    from .components.transformer import BetoTransformer, make_beto_transformer
+    from .corpus.readers import create_interleaved_corpus
+    from .layers.features import create_feature_augmented_tok2vec
+    from .layers.transformer_model import create_beto_transformer_model
+    from .pipeline import add_to
+    from .scoring import make_textcat_scorer
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'spacy_beto' has no attribute '{name}'")
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> List[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "__version__",

@@ -8,7 +8,6 @@ import typer
 from wasabi import msg
 
 from ..errors import BetoConfigError
-from ..evaluation.report import category_prefixes, markdown_table, prf_rows
 from . import app
 from ._util import clear_errors
 
@@ -16,6 +15,8 @@ from ._util import clear_errors
 def build_card(metrics: Dict[str, Any], card: Dict[str, Any], transformer: str) -> Dict[str, Any]:
     """Merge evaluation metrics (from `spacy evaluate --output`) into the card's meta overrides:
     entity scores and the scores of every text classifier (`cats_*`, `offensive_*`, ...)."""
+    from ..evaluation.report import category_prefixes, markdown_table, prf_rows
+
     prefixes = category_prefixes(metrics)
     keep = tuple(f"{prefix}_" for prefix in ["ents", *prefixes])
     performance = {
