@@ -437,6 +437,14 @@ def test_readme_synopsis(block):
         (".venv/bin/python -m spacy_beto annotate m in.jsonl --batchsize 2\n", "--batchsize"),
         (".venv/bin/python -m spacy train configs/mini.cfg --paths.nope x\n", "--paths.nope"),
     ],
+    ids=[
+        "bare-spacy",
+        "vars-before-dir",
+        "unknown-var",
+        "unknown-workflow",
+        "unknown-option",
+        "unknown-override",
+    ],
 )
 def test_readme_checker_rejects_broken_commands(code, error, project_copy, monkeypatch):
     """The README command checks fail for the breakages of issue 13 (items 1 and 8)."""
