@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from spacy_beto import BetoConfigError
-from spacy_beto import hub
+from spacy_beto import BetoConfigError, hub
 from spacy_beto.cli import app
 from spacy_beto.cli.preflight import ASSETS_COMMAND, DATA_FILES, check_data, check_transformer
 

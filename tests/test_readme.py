@@ -191,9 +191,7 @@ NOT_FOUND = """command_not_found_handle() {
 def project_copy(tmp_path_factory) -> Path:
     """The repository without data or outputs, with `.venv/bin/python` as a recorder."""
     copy = tmp_path_factory.mktemp("readme") / "project"
-    shutil.copytree(
-        ROOT, copy, ignore=shutil.ignore_patterns(".*", "__pycache__", *COPY_IGNORE)
-    )
+    shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(".*", "__pycache__", *COPY_IGNORE))
     write_recorder(copy / ".venv" / "bin" / "python", ".venv/bin/python")
     write_recorder(copy.parent / "shims" / "python3", "python3")
     return copy
