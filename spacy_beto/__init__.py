@@ -6,6 +6,7 @@ spaCy finds the factories, architectures, readers and scorers through entry poin
 import their modules directly.
 """
 
+import sys
 from importlib import import_module
 from typing import TYPE_CHECKING, Any, Dict, List
 
@@ -48,6 +49,14 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> List[str]:
     return sorted(set(globals()) | set(_LAZY))
+
+
+if "spacy" in sys.modules:
+    # spaCy is running and imports us through one of our entry points: register every
+    # factory, architecture, reader and scorer now, as an eager import did, so that spaCy's
+    # registries list all of them whichever entry point it loaded first.
+    for _module in sorted(set(_LAZY.values())):
+        import_module(_module, __name__)
 
 
 __all__ = [
