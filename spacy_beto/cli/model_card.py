@@ -2,15 +2,17 @@
 
 import json
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Dict, Optional, Sequence
 
 import typer
 from wasabi import msg
 
 from ..errors import BetoConfigError
-from ..heads import Head, heads_from_scores, unique_scored
 from . import app
 from ._util import clear_errors
+
+if TYPE_CHECKING:
+    from ..heads import Head
 
 
 def build_card(
@@ -18,11 +20,13 @@ def build_card(
     card: Dict[str, Any],
     transformer: str,
     *,
-    heads: Optional[Sequence[Head]] = None,
+    heads: Optional[Sequence["Head"]] = None,
 ) -> Dict[str, Any]:
     """Merge evaluation metrics (from `spacy evaluate --output`) into the card's meta overrides:
     the scores and per-label tables of every head (entities `ents_*`, each text classifier's
     `cats_*`, `offensive_*`, ...). Without `heads`, they are recognised from the metrics."""
+    from ..heads import heads_from_scores, unique_scored
+
     heads = unique_scored(heads_from_scores(metrics) if heads is None else heads)
     keep = tuple(f"{head.prefix}_" for head in heads)
     performance = {

@@ -18,6 +18,7 @@ from thinc.api import Config, Model
 
 from .._compat import clear_listener
 from ..errors import BetoConfigError
+from ..hub import check_hub_name
 from ..layers.fork import install_fork_hook
 from ..layers.grouping import GROUP_ITEMS
 from ..layers.heap import trim_heap as _trim_heap  # module global: tests patch it
@@ -132,6 +133,8 @@ class BetoTransformer(Transformer):
         local = looks_like_path(str(name))
         if local:
             check_model_dir(Path(name).expanduser(), component=self.name)
+        else:  # offline, a hub name fails in seconds instead of ~50 s of retries
+            check_hub_name(str(name), setting=f"[components.{self.name}.model] name")
         try:
             super().initialize(get_examples, nlp=nlp)
         except BetoConfigError:
