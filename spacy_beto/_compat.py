@@ -6,7 +6,7 @@ changes one fails a test named after it instead of breaking far from the cause.
 """
 
 import warnings
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, cast
 
 from spacy.errors import Errors
 
@@ -53,7 +53,7 @@ def hf_objects(wrapper: Model) -> Any:
 
     spacy-transformers: HFShim keeps them in `_hfmodel` (TransformerModel.tokenizer reads it).
     """
-    return wrapper.shims[0]._hfmodel
+    return cast(Any, wrapper.shims[0])._hfmodel
 
 
 def torch_module(wrapper: Model) -> Any:
@@ -69,7 +69,7 @@ def replace_torch_module(wrapper: Model, module: Any) -> None:
 
     thinc/spacy-transformers: the shim runs `_model` and exposes `_hfmodel.transformer`.
     """
-    shim = wrapper.shims[0]
+    shim = cast(Any, wrapper.shims[0])
     shim._model = module
     shim._hfmodel.transformer = module
 

@@ -11,7 +11,7 @@ from typing import Any, Deque, Dict, Iterable, Iterator, Optional, Sequence, Tup
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from .corpus.lines import BadLine, read_records
+from .corpus.lines import BadLine, Format, read_records
 from .errors import BetoConfigError
 from .heads import Head, pipeline_heads
 
@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 Item = Tuple[int, Optional[str], Any]
 
 
-def read_items(path: Union[str, Path], *, fmt: str, text_field: str = "text") -> Iterator[Item]:
+def read_items(path: Union[str, Path], *, fmt: Format, text_field: str = "text") -> Iterator[Item]:
     """Yield (line, text, extra) per non-blank input line, or (line, None, reason) if it is bad
     (corpus/lines.py: invalid UTF-8 or JSON, no string `text_field`, unpaired surrogates)."""
     for rec in read_records(path, fmt=fmt, text_field=text_field):

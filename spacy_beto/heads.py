@@ -14,7 +14,8 @@ component itself (its `assigns`, its labels, the keys its scorer writes), never 
 """
 
 import html
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from spacy.language import Language
@@ -49,7 +50,7 @@ class Head:
     prefix: Optional[str]
     labels: Tuple[str, ...] = ()
     score_keys: Tuple[str, ...] = ()
-    info: Dict[str, Any] = field(default_factory=dict, compare=False)
+    info: Dict[str, Any] = dataclass_field(default_factory=dict, compare=False)
 
 
 class HeadKind:
@@ -255,7 +256,7 @@ class CategoriesKind(HeadKind):
         for head in heads:
             scored = [label for label in head.labels or doc.cats if label in doc.cats]
             if scored:
-                best = max(scored, key=doc.cats.get)
+                best = max(scored, key=lambda label: doc.cats[label])
                 label = "category" if len(heads) < 2 else head.component
                 parts.append(
                     f"<b>{html.escape(label)}</b>: {html.escape(best)} ({doc.cats[best]:.2f})"

@@ -1,7 +1,7 @@
 """Plug es_beto_trf's transformer and task heads into another spaCy pipeline."""
 
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Union, cast
 
 import spacy
 from spacy.language import Language
@@ -116,7 +116,7 @@ def add_to(
         if src is source:
             src = copy_pipeline(src)  # replace_listeners changes the source's components
         for comp in components:
-            if comp in src.get_pipe(src_trf).listening_components:
+            if comp in cast(Transformer, src.get_pipe(src_trf)).listening_components:
                 src.replace_listeners(src_trf, comp, listener_paths(src.get_pipe_config(comp)))
     for comp in components:
         name = names.get(comp, comp)

@@ -1,10 +1,11 @@
 """Dynamic int8 quantization of the BETO encoder's Linear layers, for CPU inference."""
 
 import logging
-from typing import List
+from typing import List, cast
 
 from spacy.language import Language
 from spacy_transformers import Transformer
+from spacy_transformers.layers import TransformerModel
 
 from ._compat import quantize_dynamic_int8, replace_torch_module, torch_module
 
@@ -22,7 +23,7 @@ def is_quantized(trf: Transformer) -> bool:
 
 def quantize_transformer(trf: Transformer) -> None:
     """Replace the encoder's torch.nn.Linear layers by dynamically quantized int8 ones (CPU)."""
-    if is_quantized(trf) or trf.model.transformer is None:
+    if is_quantized(trf) or cast(TransformerModel, trf.model).transformer is None:
         return
     wrapper = trf.model.layers[0]
     replace_torch_module(wrapper, quantize_dynamic_int8(torch_module(wrapper)))

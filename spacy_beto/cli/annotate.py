@@ -4,12 +4,16 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import typer
 from wasabi import msg
 
 from . import app
 from ._util import clear_errors
+
+if TYPE_CHECKING:
+    from ..corpus.lines import Format
 
 
 @app.command("annotate")
@@ -52,7 +56,7 @@ def annotate_cli(
     fate = "skipped" if skip_invalid else "error record written"
     start = time.perf_counter()
     bar = tqdm(total=n_lines, unit="doc", file=sys.stderr, disable=not progress, smoothing=0.1)
-    items = read_items(input_path, fmt=fmt, text_field=text_field)
+    items = read_items(input_path, fmt=cast("Format", fmt), text_field=text_field)
     with clear_errors(), output_path.open("w", encoding="utf8") as out:
         for record in annotate_stream(
             model, items, batch_size=batch_size, n_process=n_process, nlp=nlp

@@ -39,13 +39,13 @@ def conll2002_cli(
     skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Skip bad sentences, counted"),
 ) -> None:
     """Import CoNLL-2002 NER, keeping sentence boundaries."""
-    from ..corpus.importers import read_conll2002, write_docbin
+    from ..corpus.importers import CONLL_LABELS, read_conll2002, write_docbin
 
     with clear_errors():
         docs, report = read_conll2002(
             input_path,
             n_sents=n_sents,
-            labels=split_labels(labels),
+            labels=split_labels(labels) or CONLL_LABELS,
             skip_invalid=skip_invalid,
         )
         write_docbin(docs, output_path)

@@ -6,7 +6,7 @@ is left out of scoring, so one corpus may mix documents with and without categor
 """
 
 from collections import Counter
-from typing import Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Tuple, cast
 
 import numpy
 from spacy.language import Language
@@ -169,7 +169,8 @@ class BetoTextCategorizer(TextCategorizer):
                 for j, label in enumerate(labels):
                     truths[i, j] = cats.get(label, 0.0)
                 not_missing[i, :] = 1.0
-        return self.model.ops.asarray(truths), not_missing  # type: ignore[return-value]
+        # On the model's device (as upstream's hook), typed as upstream declares it.
+        return cast(numpy.ndarray, self.model.ops.asarray(cast(Floats2d, truths))), not_missing
 
     def _example_weights(self, examples: List[Example]) -> numpy.ndarray:
         """One weight per example: mean weight of its gold classes (1.0 without weighting)."""
@@ -185,7 +186,11 @@ class BetoTextCategorizer(TextCategorizer):
                 out[i, 0] = sum(gold) / len(gold)
         return out
 
-    def get_loss(self, examples: Iterable[Example], scores) -> Tuple[float, Floats2d]:
+    # spaCy annotates TextCategorizer.get_loss as returning (float, float); it returns the
+    # gradient array, as this override does.
+    def get_loss(  # type: ignore[override]
+        self, examples: Iterable[Example], scores: Floats2d
+    ) -> Tuple[float, Floats2d]:
         """Squared error over the annotated entries only; missing entries get zero gradient."""
         validate_examples(examples, "BetoTextCategorizer.get_loss")
         examples = list(examples)

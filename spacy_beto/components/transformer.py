@@ -2,7 +2,7 @@
 
 import contextlib
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, List, Optional, Union
+from typing import Any, Callable, Iterable, Iterator, List, Optional, Union, cast
 
 import torch
 from huggingface_hub.utils import HFValidationError
@@ -14,6 +14,7 @@ from spacy.vocab import Vocab
 from spacy_transformers import Transformer
 from spacy_transformers.annotation_setters import null_annotation_setter
 from spacy_transformers.data_classes import FullTransformerBatch
+from spacy_transformers.layers import TransformerModel
 from thinc.api import Config, Model
 
 from .._compat import clear_listener
@@ -71,6 +72,11 @@ class BetoTransformer(Transformer):
     `doc_cleaner` as their last component. To keep it on the docs, disable or remove that
     component (e.g. `nlp.select_pipes(disable=["doc_cleaner"])`).
     """
+
+    @property
+    def trf_model(self) -> TransformerModel:
+        """The component's model, typed as spacy-transformers' TransformerModel."""
+        return cast(TransformerModel, self.model)
 
     def __init__(
         self,
@@ -143,7 +149,7 @@ class BetoTransformer(Transformer):
             if not local and not isinstance(err, (OSError, HFValidationError)):
                 raise
             raise load_failure(name, component=self.name, local=local, cause=err) from err
-        fix_pad_id(self.model.tokenizer, self.model.transformer, name=name)
+        fix_pad_id(self.trf_model.tokenizer, self.trf_model.transformer, name=name)
         self.verify()
 
     def update(self, examples: Iterable[Example], **kwargs: Any) -> Any:
@@ -175,8 +181,8 @@ class BetoTransformer(Transformer):
     def verify(self) -> None:
         """Raise BetoConfigError if the tokenizer or model limits are misconfigured."""
         check_tokenizer(
-            self.model.tokenizer,
-            self.model.transformer.config,
+            self.trf_model.tokenizer,
+            self.trf_model.transformer.config,
             name=self.model.attrs["name"],
             component=self.name,
             max_length=self.model.attrs.get("max_length"),
@@ -220,7 +226,7 @@ class BetoTransformer(Transformer):
             self.model.attrs["max_length"] = configured_max_length
         self.cfg["max_batch_items"] = configured_batch_items
         self.group_items = self._group_items
-        if self.model.transformer is not None:
+        if self.trf_model.transformer is not None:
             self.verify()
             if self.quantize == INT8:
                 quantize_transformer(self)

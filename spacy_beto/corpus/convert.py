@@ -58,7 +58,7 @@ def ner_doc(nlp: Language, record: Any, where: str, labels: Sequence[str]) -> Do
     if not isinstance(entities, list):
         raise CorpusError(f"{where}: field 'entities' must be a list of [start, end, label]")
     doc = nlp.make_doc(text)
-    spans = []
+    spans: List[Any] = []
     for ent in entities:
         if (
             not isinstance(ent, (list, tuple))

@@ -3,7 +3,7 @@
 import csv
 from collections import Counter
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterator, List, Literal, Mapping, Optional, Sequence, Tuple, Union
 
 from spacy.tokens import Doc, DocBin
 from spacy.vocab import Vocab
@@ -119,7 +119,7 @@ def read_conll2002(
     def make_doc() -> Doc:
         words = [w for s in group for w, _ in s]
         tags = [t for s in group for _, t in s]
-        starts = [i == 0 for s in group for i in range(len(s))]
+        starts: List[Union[bool, int, None]] = [i == 0 for s in group for i in range(len(s))]
         return Doc(vocab, words=words, ents=tags, sent_starts=starts)
 
     for sent in iter_conll_sentences(path, labels, report.policy):
@@ -137,7 +137,7 @@ def read_conll2002(
     return docs, report
 
 
-def _check_disjoint(path: Path, label_sets: Dict[str, Sequence[str]]) -> None:
+def _check_disjoint(path: Path, label_sets: Mapping[str, Sequence[str]]) -> None:
     """Raise CorpusError if two label columns share a label (all go into one doc.cats)."""
     seen: Dict[str, str] = {}
     for col, label_set in label_sets.items():
@@ -160,7 +160,7 @@ def _table_rows(
 ) -> List[Tuple[str, List[str]]]:
     """(text, label per label column) of each valid row; invalid rows go to `policy`."""
     delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
-    quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
+    quoting: Literal[0, 1, 2, 3] = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
     rows: List[Tuple[str, List[str]]] = []
     with path.open(encoding="utf8", newline="") as fileh:
         reader = csv.reader(fileh, delimiter=delimiter, quoting=quoting)

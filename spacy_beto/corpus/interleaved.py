@@ -2,7 +2,18 @@
 
 import random
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Literal, Optional, Sequence, Union
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterator,
+    List,
+    Literal,
+    Optional,
+    Sequence,
+    Union,
+    cast,
+)
 
 from spacy.language import Language
 from spacy.training import Corpus, Example
@@ -56,7 +67,7 @@ class InterleavedCorpus:
         self.unit = unit
 
     def __call__(self, nlp: Language) -> Iterator[Example]:
-        pools: List[List[Example]] = []
+        pools: List[List[Any]] = []  # [None] stands for a corpus with share 0
         for name, corpus, share in zip(self.names, self.corpora, self.proportions):
             examples = list(corpus(nlp)) if share else [None]
             if not examples:
@@ -112,10 +123,11 @@ def create_interleaved_corpus(
         return _unset_paths_reader(unset)
     corpora = []
     for name in names:
-        if not Path(paths[name]).exists():
+        path = cast(Union[str, Path], paths[name])  # None was handled above
+        if not Path(path).exists():
             raise BetoConfigError(f"InterleavedCorpus: {name} = {paths[name]} does not exist")
         corpora.append(
-            BetoCorpus(paths[name], max_length=max_length, gold_preproc=gold_preproc, limit=limit)
+            BetoCorpus(path, max_length=max_length, gold_preproc=gold_preproc, limit=limit)
         )
     return InterleavedCorpus(
         corpora,

@@ -7,13 +7,14 @@ is aligned to the [CLS] piece of each window that contains it: it sees its windo
 Whitespace tokens keep no pieces, as in spacy-transformers.
 """
 
-from typing import Callable, List, Tuple
+from typing import Callable, List, Tuple, cast
 
 import numpy
 from spacy.tokens import Doc
 from spacy_transformers.data_classes import FullTransformerBatch
+from spacy_transformers.layers import TransformerModel
 from thinc.api import Model
-from thinc.types import Ragged
+from thinc.types import Ints1d, Ragged
 
 from .._compat import transformer_model_forward
 
@@ -53,11 +54,14 @@ def align_dropped_tokens(batch: FullTransformerBatch) -> FullTransformerBatch:
             new_lengths[pos] = len(extra[pos])
         else:
             new_data.extend(int(i) for i in data[starts[pos] : starts[pos + 1]])
-    batch.align = Ragged(numpy.asarray(new_data, dtype="i"), numpy.asarray(new_lengths, dtype="i"))
+    new_align = numpy.asarray(new_data, dtype="i")
+    batch.align = Ragged(
+        cast(Ints1d, new_align), cast(Ints1d, numpy.asarray(new_lengths, dtype="i"))
+    )
     return batch
 
 
 def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[FullTransformerBatch, Callable]:
     """spacy-transformers' forward pass, with dropped tokens aligned (see module docstring)."""
-    output, backprop = transformer_model_forward(model, docs, is_train)
+    output, backprop = transformer_model_forward(cast(TransformerModel, model), docs, is_train)
     return align_dropped_tokens(output), backprop

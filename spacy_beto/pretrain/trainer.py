@@ -414,7 +414,8 @@ def _optimizer(model: Any, cfg: PretrainConfig) -> Tuple[Any, Any]:
     import torch
     from transformers import get_linear_schedule_with_warmup
 
-    decay, no_decay = [], []
+    decay: List[Any] = []
+    no_decay: List[Any] = []
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
