@@ -214,9 +214,16 @@ class CategoriesKind(HeadKind):
         return {label: round(float(doc.cats[label]), 6) for label in labels if label in doc.cats}
 
     def evaluate(self, head: Head, pipe: Any, examples: Sequence[Example]) -> Dict[str, Any]:
+        """An exclusive classifier's confusion matrix, and from it `{prefix}_weighted_f` (F1
+        per class weighted by gold support) and `{prefix}_accuracy` (argmax = gold): the
+        EmoEvalEs / scikit-learn figures next to spaCy's macro-F1."""
         if not head.info.get("exclusive") or not head.labels:
             return {}
-        return {"confusion": {head.component: confusion_matrix(examples, head.labels)}}
+        matrix = confusion_matrix(examples, head.labels)
+        extra: Dict[str, Any] = {"confusion": {head.component: matrix}}
+        if head.prefix is not None:
+            extra.update({f"{head.prefix}_{k}": v for k, v in weighted_scores(matrix).items()})
+        return extra
 
     def _title(self, head: Head) -> str:
         return "Categories" if head.prefix == "cats" else f"Categories: `{head.prefix}`"
@@ -229,8 +236,12 @@ class CategoriesKind(HeadKind):
         if not self._scored(head, scores):
             return []
         p = head.prefix
-        line = (
-            f"Macro-F1 **{pct(scores[f'{p}_macro_f'])}**, "
+        line = f"Macro-F1 **{pct(scores[f'{p}_macro_f'])}**, "
+        if scores.get(f"{p}_weighted_f") is not None:
+            line += f"weighted-F1 {pct(scores[f'{p}_weighted_f'])}, "
+        if scores.get(f"{p}_accuracy") is not None:
+            line += f"accuracy {pct(scores[f'{p}_accuracy'])}, "
+        line += (
             f"micro-F1 {pct(scores[f'{p}_micro_f'])}, "
             f"macro ROC AUC {pct(scores.get(f'{p}_macro_auc') or 0.0)}"
         )
@@ -262,6 +273,22 @@ class CategoriesKind(HeadKind):
                     f"<b>{html.escape(label)}</b>: {html.escape(best)} ({doc.cats[best]:.2f})"
                 )
         return f"<p>{'; '.join(parts)}</p>" if parts else ""
+
+
+def weighted_scores(confusion: Dict[str, Any]) -> Dict[str, float]:
+    """`weighted_f` (per-class F1 weighted by gold support) and `accuracy` of a confusion
+    matrix (rows gold, columns predicted); empty if it counts no document."""
+    matrix = confusion["matrix"]
+    total = sum(map(sum, matrix))
+    if not total:
+        return {}
+    weighted = 0.0
+    for i, row in enumerate(matrix):
+        gold, pred, tp = sum(row), sum(r[i] for r in matrix), row[i]
+        f1 = 2 * tp / (gold + pred) if gold + pred else 0.0
+        weighted += f1 * gold / total
+    accuracy = sum(matrix[i][i] for i in range(len(matrix))) / total
+    return {"weighted_f": weighted, "accuracy": accuracy}
 
 
 def confusion_matrix(examples: Sequence[Example], labels: Sequence[str]) -> Dict[str, Any]:

@@ -23,4 +23,7 @@ from . import (  # noqa: E402,F401
     pretrain,
     quantize,
     report,
+    restore_labels,
+    test_eval,
+    train_seeds,
 )

@@ -65,6 +65,11 @@ def table_cli(
     labels: Optional[str] = typer.Option(
         None, help="Comma-separated label set of the first label column (default: data)"
     ),
+    id_col: Optional[str] = typer.Option(
+        None,
+        help="Column with the record ids (default: 'id' if the file has it); a text cell with "
+        "other records' ids inline (merged by a broken quote) is an error",
+    ),
     skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Skip bad rows, counted"),
 ) -> None:
     """Import a CSV/TSV of texts with one label per label column (e.g. EmoEvent: --text-col tweet
@@ -78,6 +83,7 @@ def table_cli(
             label_col=label_col,
             labels=split_labels(labels),
             skip_invalid=skip_invalid,
+            id_col=id_col,
         )
         write_docbin(docs, output_path)
     _report(report, output_path)

@@ -6,7 +6,7 @@ name that can be fetched (cached, or the hub is reachable), and names the `--var
 """
 
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 import typer
 from wasabi import msg
@@ -20,14 +20,21 @@ DATA_FILES = (
     "emoevent-es/train.tsv",
     "emoevent-es/dev.tsv",
 )
+# The test splits and the full EmoEvent corpus that all-beto's test evaluation reads (used only
+# after training: `test-eval`).
+TEST_FILES = (
+    "conll2002/esp.testb",
+    "emoevent-es/test.tsv",
+    "emoevent-es/emoevent_es.csv",
+)
 # The README's command that downloads them into assets/data (the default data_dir).
 ASSETS_COMMAND = ".venv/bin/python -m spacy project assets --extra"
 
 
-def missing_data(data_dir: Path) -> List[str]:
-    """The DATA_FILES that are missing or empty in `data_dir`."""
+def missing_data(data_dir: Path, files: Sequence[str] = DATA_FILES) -> List[str]:
+    """The `files` (default: DATA_FILES) that are missing or empty in `data_dir`."""
     missing = []
-    for rel in DATA_FILES:
+    for rel in files:
         path = data_dir / rel
         if not path.is_file() or path.stat().st_size == 0:
             missing.append(str(path) + (" (empty)" if path.is_file() else ""))
@@ -45,6 +52,19 @@ def check_data(data_dir: Path, *, var: str = "data_dir") -> None:
             f"'{data_dir}': {', '.join(missing)}. Download CoNLL-2002 and EmoEvent into "
             f"assets/data with `{ASSETS_COMMAND}` (internet), or point the workflow at a "
             f"directory that has {', '.join(DATA_FILES)} with --vars.{var} DIR."
+        )
+
+
+def check_test_data(data_dir: Path, *, var: str = "data_dir") -> None:
+    """Raise BetoConfigError listing every missing test file (all-beto's test evaluation)."""
+    from ..errors import BetoConfigError
+
+    missing = missing_data(data_dir, TEST_FILES)
+    if missing:
+        raise BetoConfigError(
+            f"{len(missing)} of the {len(TEST_FILES)} test files are missing in --vars.{var} "
+            f"'{data_dir}': {', '.join(missing)}. Download them with `{ASSETS_COMMAND}` "
+            f"(internet), or put {', '.join(TEST_FILES)} in the --vars.{var} directory."
         )
 
 
@@ -84,6 +104,9 @@ def preflight_cli(
         None, help="Directory with conll2002/esp.{train,testa} and emoevent-es/{train,dev}.tsv"
     ),
     transformer: Optional[str] = typer.Option(None, help="Model directory or hub name"),
+    test_files: bool = typer.Option(
+        False, "--test-files", help="Also check the test splits and emoevent_es.csv"
+    ),
 ) -> None:
     """Check the data files and the transformer before a workflow trains (all-beto's first
     step); every problem is reported, each naming the --vars to set."""
@@ -94,6 +117,13 @@ def preflight_cli(
         try:
             check_data(data_dir)
             msg.good(f"Data: {len(DATA_FILES)} files in {data_dir}")
+        except BetoConfigError as err:
+            msg.fail(str(err))
+            failures += 1
+    if data_dir is not None and test_files:
+        try:
+            check_test_data(data_dir)
+            msg.good(f"Test data: {len(TEST_FILES)} files in {data_dir}")
         except BetoConfigError as err:
             msg.fail(str(err))
             failures += 1

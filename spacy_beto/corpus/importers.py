@@ -1,6 +1,7 @@
 """Importers for public corpora and users' own tables: CoNLL-2002 NER and CSV/TSV text labels."""
 
 import csv
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Dict, Iterator, List, Literal, Mapping, Optional, Sequence, Tuple, Union
@@ -151,16 +152,59 @@ def _check_disjoint(path: Path, label_sets: Mapping[str, Sequence[str]]) -> None
             seen[label] = col
 
 
+ID_COL = "id"
+MERGED_RECORDS = "merged records"  # LinePolicy kind of a cell that holds several records
+
+
+def id_shape(value: str) -> Optional["re.Pattern[str]"]:
+    """A regex matching values shaped like the record id `value` (e.g. a UUID: runs of 8, 4, 4,
+    4 and 12 letters/digits joined by '-'), or None if such ids can't be told apart from words
+    (shorter than 12 characters, or no digit)."""
+    if len(value) < 12 or not any(c.isdigit() for c in value):
+        return None
+    parts = [p for p in re.split(r"([^0-9A-Za-z])", value) if p]
+    body = "".join(f"[0-9A-Za-z]{{{len(p)}}}" if p.isalnum() else re.escape(p) for p in parts)
+    return re.compile(rf"(?<![0-9A-Za-z]){body}(?![0-9A-Za-z])")
+
+
+def embedded_ids(text: str, shape: Optional["re.Pattern[str]"]) -> List[str]:
+    """The record ids inside a text cell: each one is a record that a broken quote merged in."""
+    return [] if shape is None else shape.findall(text)
+
+
+def merged_error(where: str, text_col: str, ids: Sequence[str], text: str) -> str:
+    return (
+        f"{where}: the {text_col!r} cell holds {len(ids) + 1} records ({len(text):,} "
+        f"characters, with the ids {ids[0]!r}"
+        f"{f' ... {ids[-1]!r}' if len(ids) > 1 else ''} inline): an unbalanced quote merged "
+        f"the following records into this one, and labels after it may be shifted (EmoEvent's "
+        f"test split: `python -m spacy_beto restore-labels` splits the cell and restores the "
+        f"labels from the full corpus)"
+    )
+
+
+def table_dialect(path: Path) -> Tuple[str, Literal[0, 1, 2, 3]]:
+    """(delimiter, quoting) of a table file by its suffix: .tsv/.tab are tab-separated without
+    quoting (EmoEvent's splits), other files comma-separated CSV."""
+    if path.suffix.lower() in (".tsv", ".tab"):
+        return "\t", csv.QUOTE_NONE
+    return ",", csv.QUOTE_MINIMAL
+
+
 def _table_rows(
     path: Path,
     text_col: str,
     label_cols: Sequence[str],
     labels: Optional[Sequence[str]],
     policy: LinePolicy,
+    id_col: Optional[str] = None,
 ) -> List[Tuple[str, List[str]]]:
-    """(text, label per label column) of each valid row; invalid rows go to `policy`."""
-    delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
-    quoting: Literal[0, 1, 2, 3] = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
+    """(text, label per label column) of each valid row; invalid rows go to `policy`.
+
+    A text cell that holds other records (ids shaped like the `id_col` column's inline: a
+    broken quote merged them) is invalid. `id_col` None: "id" if the file has it.
+    """
+    delimiter, quoting = table_dialect(path)
     rows: List[Tuple[str, List[str]]] = []
     with path.open(encoding="utf8", newline="") as fileh:
         reader = csv.reader(fileh, delimiter=delimiter, quoting=quoting)
@@ -168,22 +212,34 @@ def _table_rows(
             header = next(reader, None)
             if not header:
                 raise CorpusError(f"{path}:1: empty file, expected a header row")
-            for col in (text_col, *label_cols):
+            for col in (text_col, *label_cols, *([id_col] if id_col else [])):
                 if col not in header:
                     raise CorpusError(f"{path}:1: no column {col!r}; columns are {header}")
             i_text = header.index(text_col)
             i_labels = [header.index(col) for col in label_cols]
+            id_col = id_col or (ID_COL if ID_COL in header else None)
+            i_id = header.index(id_col) if id_col else None
+            shape = None
+            line = reader.line_num
             for row in reader:
-                where = f"{path}:{reader.line_num}"
+                where = f"{path}:{line + 1}"  # the record's first line
+                line = reader.line_num
+                kind = "invalid row"
                 try:
                     if len(row) != len(header):
                         raise CorpusError(
                             f"{where}: expected {len(header)} columns, got {len(row)}"
                         )
                     text, values = row[i_text], [row[i].strip() for i in i_labels]
+                    if i_id is not None and shape is None:
+                        shape = id_shape(row[i_id].strip())
+                    ids = embedded_ids(text, shape)
+                    if ids:
+                        kind = MERGED_RECORDS
+                        raise CorpusError(merged_error(where, text_col, ids, text))
                     _check_row(where, text, values, label_cols, labels)
                 except CorpusError as err:
-                    policy.reject(str(err), "invalid row")
+                    policy.reject(str(err), kind)
                     continue
                 rows.append((text, values))
         except UnicodeDecodeError as err:
@@ -220,11 +276,14 @@ def read_table(
     label_col: Union[str, Sequence[str]],
     labels: Optional[Sequence[str]] = None,
     skip_invalid: bool = False,
+    id_col: Optional[str] = None,
 ) -> Tuple[List[Doc], ConversionReport]:
     """A CSV/TSV (by suffix) with a header to Docs with categories from `label_col`.
 
     Each label column is its own group of exclusive categories in `doc.cats` (e.g. emotion and
     offensive); the columns' labels must be disjoint. `labels` restricts the first column only.
+    A row whose text cell holds several records (record ids of `id_col`, default "id" when the
+    file has it, inline) is an error, or with `skip_invalid` skipped and counted.
     """
     path = Path(path)
     label_cols = [label_col] if isinstance(label_col, str) else list(label_col)
@@ -236,7 +295,7 @@ def read_table(
     if not path.is_file():
         raise CorpusError(f"{path}: no such file")
     report = ConversionReport(path, policy=LinePolicy(skip_invalid=skip_invalid, unit="row"))
-    rows = _table_rows(path, text_col, label_cols, labels, report.policy)
+    rows = _table_rows(path, text_col, label_cols, labels, report.policy, id_col)
     label_sets: Dict[str, List[str]] = {}
     for i, col in enumerate(label_cols):
         if i == 0 and labels is not None:

@@ -47,7 +47,10 @@ def evaluate_pipeline(nlp: Language, examples: List[Example]) -> Dict[str, Any]:
     for head in pipeline_heads(nlp):
         extra = head.kind.evaluate(head, nlp.get_pipe(head.component), examples)
         for key, value in extra.items():
-            scores.setdefault(key, {}).update(value)
+            if isinstance(value, dict):
+                scores.setdefault(key, {}).update(value)
+            else:
+                scores[key] = value
     return scores
 
 
