@@ -25,12 +25,20 @@ def annotate_cli(
         False, help="Leave bad lines out of OUTPUT instead of writing {line, error} records"
     ),
     progress: bool = typer.Option(True, help="Progress bar with throughput on stderr"),
+    engine: str = typer.Option("local", help="local, or ray: OUTPUT is a directory of shards"),
+    address: str = typer.Option(None, help="--engine ray: Ray address (auto, ray://host:port)"),
+    num_workers: int = typer.Option(2, help="--engine ray: actors, one pipeline each"),
+    gpus_per_worker: float = typer.Option(0.0, help="--engine ray: GPUs per actor"),
 ) -> None:
     """Annotate every line: entities (offsets, labels) and category scores, in input order.
 
     A bad line (invalid JSON or UTF-8, no text field, unpaired surrogates) is reported with its
     line number and counted; the run goes on.
     """
+    if engine != "local":  # all of the Ray path: spacy_beto/distributed/cli.py
+        from ..distributed.cli import run_from_annotate
+
+        return run_from_annotate(**locals())
     from tqdm import tqdm
 
     from ..annotate import annotate_stream, read_items
