@@ -91,8 +91,10 @@ def test_same_entities_and_categories_as_nlp_pipe(local_ray, saved_pipeline, tex
     """JSONL (half with ids), plain text and Parquet inputs, 2 actors, Parquet output."""
     src = tmp_path / "in"
     src.mkdir()
-    jsonl = [{"text": t, **({"id": f"doc-{i}"} if i % 2 else {}), "src": "x"} for i, t in
-             enumerate(texts[:200])]
+    jsonl = [
+        {"text": t, **({"id": f"doc-{i}"} if i % 2 else {}), "src": "x"}
+        for i, t in enumerate(texts[:200])
+    ]
     write_jsonl(src / "a.jsonl", jsonl)
     plain = [t for t in texts[200:260] if t.strip() and "\n" not in t and "\x0c" not in t]
     (src / "b.txt").write_text("\n".join(plain) + "\n", encoding="utf8")
@@ -126,7 +128,7 @@ def test_same_entities_and_categories_as_nlp_pipe(local_ray, saved_pipeline, tex
     assert len(frame) == len(all_texts) and set(frame["id"]) == set(want_ids)
 
 
-KILLER = '''
+KILLER = """
 import os
 from pathlib import Path
 from spacy.language import Language
@@ -139,7 +141,7 @@ def make_die_once(nlp, name, marker):
             os._exit(1)  # the worker process dies mid-batch, nothing written
         return doc
     return die_once
-'''
+"""
 
 
 def test_killed_worker_is_retried_and_nothing_is_duplicated(
@@ -261,10 +263,11 @@ def test_bad_input_is_reported_per_file_and_line(local_ray, saved_pipeline, tmp_
     ]  # fmt: skip
 
 
-def test_cli_engine_ray(local_ray, saved_pipeline, tmp_path):
+def test_cli_engine_ray(local_ray, saved_pipeline, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # relative paths: the workers' cwd is not the driver's
     write_jsonl(tmp_path / "in.jsonl", [{"text": "Ana vive en Madrid."}, {"id": 1}])
     out = tmp_path / "out"
-    args = ["annotate", str(saved_pipeline), str(tmp_path / "in.jsonl"), str(out)]
+    args = ["annotate", str(saved_pipeline), "in.jsonl", "out"]
     result = CliRunner().invoke(app, [*args, "--engine", "ray", "--no-progress"])
     assert result.exit_code == 0, result.output
     output = " ".join(result.output.split())  # wasabi wraps long lines

@@ -63,13 +63,17 @@ def fix_uri(uri: str) -> str:
     return uri
 
 
+def absolute(uri: str) -> str:
+    """A URI as given (scheme fixed), a local path made absolute (workers have another cwd)."""
+    uri = fix_uri(uri)
+    return uri if _SCHEME.match(uri) else os.path.abspath(uri)
+
+
 def filesystem(uri: str) -> Tuple[Any, str]:
     """(pyarrow FileSystem, path in it) for a local path or any URI pyarrow knows."""
     from pyarrow import fs as pafs
 
-    uri = fix_uri(uri)
-    if not _SCHEME.match(uri):
-        uri = os.path.abspath(uri)
+    uri = absolute(uri)
     try:
         return pafs.FileSystem.from_uri(uri)
     except Exception as err:  # pyarrow raises ArrowInvalid/OSError for unknown schemes

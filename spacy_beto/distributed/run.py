@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from ..errors import BetoConfigError, CorpusError, require_positive
-from .inputs import Shard, filesystem, fix_uri, list_inputs, plan_file, shard_to_dict
+from .inputs import Shard, absolute, filesystem, fix_uri, list_inputs, plan_file, shard_to_dict
 from .worker import OUTPUT_FORMATS, TMP_DIR, ShardAnnotator
 
 logger = logging.getLogger(__name__)
@@ -167,8 +167,10 @@ def annotate_ray(
         spaCy's `--code`.
     on_shard: called on the driver with each finished shard's counts and the running summary.
     """
-    import ray
-
+    try:
+        import ray  # noqa: F401
+    except ImportError as err:
+        raise BetoConfigError("Ray is not installed: pip install 'spacy-beto[ray]'") from err
     if output_format not in OUTPUT_FORMATS:
         raise BetoConfigError(f"--output-format must be parquet or jsonl, not {output_format!r}.")
     require_positive(
@@ -189,9 +191,13 @@ def annotate_ray(
     files, left_out = list_inputs([fix_uri(str(p)) for p in inputs], fmt=input_format)
     for uri in left_out:
         logger.warning("%s: left out (unknown suffix; give --format to read it)", uri)
+    # Workers do not share the driver's working directory: local paths are made absolute.
+    if Path(model).exists():
+        model = Path(model).resolve()
+    output_uri = absolute(str(output_dir))
     settings: Dict[str, Any] = {
         "model": str(model),
-        "output_dir": fix_uri(str(output_dir)),
+        "output_dir": output_uri,
         "output_format": output_format,
         "text_field": text_field,
         "id_field": id_field,
@@ -241,13 +247,13 @@ def annotate_ray(
             pending,
             settings,
             summary,
-            num_workers,
-            threads_per_worker,
-            gpus_per_worker,
-            max_retries,
-            ray_progress,
-            on_shard,
-            start,
+            num_workers=num_workers,
+            threads=threads_per_worker,
+            gpus=gpus_per_worker,
+            max_retries=max_retries,
+            ray_progress=ray_progress,
+            on_shard=on_shard,
+            start=start,
         )
     fsys.delete_dir(f"{out_dir}/{TMP_DIR}")
     summary.seconds = time.perf_counter() - start
@@ -259,21 +265,21 @@ def annotate_ray(
         summary.words_per_s,
         out_dir,
     )
-    _ = ray  # imported first so a missing extra fails before any work
     return summary
 
 
 def _run(
-    pending,
-    settings,
-    summary,
-    num_workers,
-    threads,
-    gpus,
-    max_retries,
-    ray_progress,
-    on_shard,
-    start,
+    pending: List[Shard],
+    settings: Dict[str, Any],
+    summary: RaySummary,
+    *,
+    num_workers: int,
+    threads: int,
+    gpus: float,
+    max_retries: int,
+    ray_progress: bool,
+    on_shard: Optional[Callable[[Dict[str, Any], RaySummary], None]],
+    start: float,
 ) -> None:
     import ray
 
