@@ -13,6 +13,7 @@ app = typer.Typer(
 )
 
 # Commands register themselves on `app` when imported.
+from ..distributed import cli as _distributed_cli  # noqa: E402,F401  (annotate-ray)
 from . import (  # noqa: E402,F401
     annotate,
     build_mini,

@@ -29,6 +29,10 @@ def annotate_cli(
         False, help="Leave bad lines out of OUTPUT instead of writing {line, error} records"
     ),
     progress: bool = typer.Option(True, help="Progress bar with throughput on stderr"),
+    engine: str = typer.Option("local", help="local, or ray: OUTPUT is a directory of shards"),
+    address: str = typer.Option(None, help="--engine ray: Ray address (auto, ray://host:port)"),
+    num_workers: int = typer.Option(2, help="--engine ray: actors, one pipeline each"),
+    gpus_per_worker: float = typer.Option(0.0, help="--engine ray: GPUs per actor"),
 ) -> None:
     """Annotate every line with each head of the pipeline (entities with offsets and labels,
     category scores, ...), in input order.
@@ -37,6 +41,10 @@ def annotate_cli(
     line number and counted, and written as an {line, error} record (left out with
     --skip-invalid); the run goes on.
     """
+    if engine != "local":  # all of the Ray path: spacy_beto/distributed/cli.py
+        from ..distributed.cli import run_from_annotate
+
+        return run_from_annotate(**locals())
     from tqdm import tqdm
 
     from ..annotate import annotate_stream, load_pipeline, read_items
