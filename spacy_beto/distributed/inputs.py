@@ -115,11 +115,11 @@ def list_inputs(paths: Sequence[str], *, fmt: str = "auto") -> Tuple[List[InputF
                 part.startswith((".", "_")) for part in rel.split("/")
             ):
                 continue
-            kind = fmt if fmt != "auto" else SUFFIXES.get(_suffix(entry.path))
-            if kind is None:
+            found: Optional[str] = fmt if fmt != "auto" else SUFFIXES.get(_suffix(entry.path))
+            if found is None:
                 left_out.append(_join(given, entry.path))
                 continue
-            files.append(InputFile(_join(given, entry.path), kind, entry.size))
+            files.append(InputFile(_join(given, entry.path), found, entry.size))
     if not files:
         raise BetoConfigError(
             f"No input files in {', '.join(paths)} (known suffixes: {', '.join(SUFFIXES)}; "

@@ -285,7 +285,8 @@ def _run(
 
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = ray_progress
-    ds = ray.data.from_items([shard_to_dict(s) for s in pending], override_num_blocks=len(pending))
+    items = [shard_to_dict(s) for s in pending]
+    ds: ray.data.Dataset = ray.data.from_items(items, override_num_blocks=len(pending))
     # COMPAT: Ray Data takes actor fault-tolerance settings only as extra `ray_remote_args`
     # (deprecated in 2.60, to be removed in 2.64 with no named replacement yet): restart a dead
     # actor always, retry its shard `max_retries` times (Ray's default, -1, retries forever).
