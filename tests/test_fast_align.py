@@ -52,3 +52,26 @@ def test_fast_alignment_equals_spacy_transformers(tokenizer, window, stride):
     got = fast_alignment(spans, enc["offset_mapping"])
     numpy.testing.assert_array_equal(got.lengths, expected.lengths)
     numpy.testing.assert_array_equal(got.data, expected.data)
+
+
+def test_offset_split_batch_equals_split_by_doc(tiny_model_dir):
+    from spacy_beto.layers.fast_align import OffsetSplitBatch, doc_texts
+
+    nlp = spacy.blank("es")
+    trf = nlp.add_pipe("beto_transformer", config={"model": {"name": str(tiny_model_dir)}})
+    nlp.initialize()
+    docs = [nlp.make_doc(t) for t in corpus_texts(20) + ODD]
+    batch = trf.model.predict(docs)
+    spans = [s for doc_spans in batch.spans for s in doc_spans]
+    assert doc_texts(spans) == [s.text for s in spans]
+    fields = ("spans", "wordpieces", "model_output", "align")
+    fast = OffsetSplitBatch(**{f: getattr(batch, f) for f in fields})
+    wanted, fast_split = batch.split_by_doc(), fast.split_by_doc()
+    assert len(fast_split) == len(wanted) == len(docs)
+    for want, got in zip(wanted, fast_split):
+        numpy.testing.assert_array_equal(got.align.data, want.align.data)
+        numpy.testing.assert_array_equal(got.align.lengths, want.align.lengths)
+        numpy.testing.assert_array_equal(got.wordpieces.input_ids, want.wordpieces.input_ids)
+        assert set(got.model_output) == set(want.model_output)
+        for key in want.model_output:
+            numpy.testing.assert_array_equal(got.model_output[key], want.model_output[key])

@@ -130,12 +130,14 @@ def main(
     texts: Optional[Path] = typer.Option(None, help="Texts JSON (speed.py --texts-out)"),
     n_texts: int = typer.Option(300, help="Texts for the pipeline profile"),
     calls: int = typer.Option(20, help="Timed calls per shape and mode"),
+    threads: int = typer.Option(4, help="torch CPU threads"),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write results here"),
 ) -> None:
     """Encoder precision modes per call, and (a) fp32 vs mixed precision under the profiler."""
     import spacy
     import torch
 
+    torch.set_num_threads(threads)
     device = "cpu"
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)

@@ -57,5 +57,5 @@ timeout $((TABLE_S + 90)) python3 benchmarks/speed.py "${MODEL[@]}" "${COMMON[@]
 stamp "table rc=$?"; tail -45 "$OUT/gpu.log"
 MODEL_DIR=$(ls -d "$WORK"/beto-random "$WORK"/tiny-* 2>/dev/null | head -1)
 timeout 90 python3 benchmarks/gpu/mp_probe.py "$MODEL_DIR" --gpu-id "$GPU_ID" \
-  --texts "$CARRY/texts.json" --json "$OUT/mp_probe.json" > "$OUT/mp_probe.log" 2>&1
+  --threads "$THREADS" --n-texts "${N_PROBE:-300}" --texts "$CARRY/texts.json" --json "$OUT/mp_probe.json" > "$OUT/mp_probe.log" 2>&1
 stamp "mp probe rc=$?"; tail -12 "$OUT/mp_probe.log"

@@ -13,12 +13,17 @@ aligns to every token of those characters; positions are all tokens of each docu
 in their order of first appearance, and each token's word pieces are sorted and unique.
 """
 
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, cast
 
 import numpy
+import torch
 from spacy.attrs import IDX, LENGTH
 from spacy.tokens import Span
+from spacy_transformers.data_classes import FullTransformerBatch, TransformerData
+from thinc.api import torch2xp
 from thinc.types import Ragged
+from transformers.modeling_outputs import BaseModelOutput
+from transformers.utils import ModelOutput
 
 
 def fast_alignment(spans: Sequence[Span], offset_mapping: numpy.ndarray) -> Ragged:
@@ -65,3 +70,69 @@ def fast_alignment(spans: Sequence[Span], offset_mapping: numpy.ndarray) -> Ragg
     positions = flat // n_pieces
     lengths = numpy.bincount(positions, minlength=n_tokens).astype("i")
     return Ragged((flat % n_pieces).astype("i"), lengths)
+
+
+def doc_texts(spans: Sequence[Span]) -> List[str]:
+    """Each span's text, sliced from its document's text (one `doc.text` per document:
+    `Span.text` and `Doc.text` join the text of every token on each access)."""
+    texts: Dict[int, str] = {}
+    out = []
+    for span in spans:
+        key = id(span.doc)
+        if key not in texts:
+            texts[key] = span.doc.text
+        out.append(texts[key][span.start_char : span.end_char])
+    return out
+
+
+class OffsetSplitBatch(FullTransformerBatch):
+    """A FullTransformerBatch whose `split_by_doc` finds each document's rows of the alignment
+    by arithmetic (document offset + token index) instead of spacy-transformers'
+    `get_token_positions`, a dict keyed by a Token object for every token of every document."""
+
+    def split_by_doc(self) -> List[TransformerData]:
+        """spacy-transformers' FullTransformerBatch.split_by_doc, same outputs."""
+        doc_start: Dict[int, int] = {}
+        n_tokens = 0
+        for doc_spans in self.spans:
+            for span in doc_spans[:1]:
+                if id(span.doc) not in doc_start:
+                    doc_start[id(span.doc)] = n_tokens
+                    n_tokens += len(span.doc)
+        xp_model_output = ModelOutput()
+        last_hidden_state = cast(BaseModelOutput, self.model_output).last_hidden_state
+        for key, output in self.model_output.items():
+            if isinstance(output, torch.Tensor):
+                xp_model_output[key] = torch2xp(output)
+            elif (
+                isinstance(output, tuple)
+                and all(isinstance(t, torch.Tensor) for t in output)
+                and all(t.shape[0] == last_hidden_state.shape[0] for t in output)
+            ):
+                xp_model_output[key] = [torch2xp(t) for t in output]
+        outputs = []
+        start = 0
+        prev_tokens = 0
+        for doc_spans in self.spans:
+            if len(doc_spans) == 0 or len(doc_spans[0]) == 0:
+                outputs.append(TransformerData.empty())
+                continue
+            offset = doc_start[id(doc_spans[0].doc)]
+            start_i = offset + doc_spans[0].start
+            end_i = offset + doc_spans[-1].end
+            end = start + len(doc_spans)
+            doc_tokens = self.wordpieces[start:end]
+            doc_align = self.align[start_i:end_i]
+            doc_align.data = doc_align.data - prev_tokens
+            model_output = ModelOutput()
+            for key, output in xp_model_output.items():
+                if not isinstance(output, list):
+                    model_output[key] = output[start:end]
+                else:
+                    model_output[key] = [t[start:end] for t in output]
+            outputs.append(
+                TransformerData(wordpieces=doc_tokens, model_output=model_output, align=doc_align)
+            )
+            prev_tokens += doc_tokens.input_ids.size
+            start += len(doc_spans)
+        return outputs
