@@ -94,28 +94,39 @@ def _open_table(path: Path) -> Tuple[Any, TextIO]:
     return csv.reader(fileh, delimiter=delimiter, quoting=quoting), fileh
 
 
-def read_reference(path: Path, *, text_col: str, label_col: str) -> Tuple[Dict[str, Set[str]], int]:
-    """(normalised text -> the labels it has in the full corpus, number of rows)."""
-    if not path.is_file():
-        raise CorpusError(f"{path}: no such file")
+def read_table(
+    path: Path, *, required: Sequence[str]
+) -> Tuple[List[str], List[Tuple[int, List[str]]]]:
+    """The header and the (line number, row) of every row of a table file. The header must have
+    the `required` columns and every row as many cells as it (else CorpusError at file:line)."""
     reader, fileh = _open_table(path)
-    index: Dict[str, Set[str]] = {}
-    n_rows = 0
+    rows: List[Tuple[int, List[str]]] = []
     with fileh:
         header: List[str] = next(reader, [])
-        for col in (text_col, label_col):
+        for col in required:
             if col not in header:
                 raise CorpusError(f"{path}:1: no column {col!r}; columns are {header}")
-        i_text, i_label = header.index(text_col), header.index(label_col)
         for row in reader:
             if len(row) != len(header):
                 raise CorpusError(
                     f"{path}:{reader.line_num}: expected {len(header)} columns, got {len(row)}"
                 )
-            key = normalise(row[i_text])
-            if key and row[i_label].strip():
-                index.setdefault(key, set()).add(row[i_label].strip())
-            n_rows += 1
+            rows.append((reader.line_num, row))
+    return header, rows
+
+
+def read_reference(path: Path, *, text_col: str, label_col: str) -> Tuple[Dict[str, Set[str]], int]:
+    """(normalised text -> the labels it has in the full corpus, number of rows)."""
+    if not path.is_file():
+        raise CorpusError(f"{path}: no such file")
+    header, rows = read_table(path, required=(text_col, label_col))
+    i_text, i_label = header.index(text_col), header.index(label_col)
+    index: Dict[str, Set[str]] = {}
+    for _, row in rows:
+        key = normalise(row[i_text])
+        if key and row[i_label].strip():
+            index.setdefault(key, set()).add(row[i_label].strip())
+    n_rows = len(rows)
     if not index:
         raise CorpusError(f"{path}: no labelled rows")
     return index, n_rows
@@ -191,22 +202,11 @@ def restore_labels(
         reference, text_col=ref_text_col or text_col, label_col=ref_label_col or label_col
     )
     report = RestoreReport(path, reference, n_reference=n_ref)
-    reader, fileh = _open_table(path)
     records: List[Tuple[str, List[str]]] = []  # (where, record)
-    with fileh:
-        header: List[str] = next(reader, [])
-        for col in (text_col, label_col):
-            if col not in header:
-                raise CorpusError(f"{path}:1: no column {col!r}; columns are {header}")
-        i_text, i_label = header.index(text_col), header.index(label_col)
-        i_id = header.index(ID_COL) if ID_COL in header else None
-        rows = []
-        for row in reader:
-            if len(row) != len(header):
-                raise CorpusError(
-                    f"{path}:{reader.line_num}: expected {len(header)} columns, got {len(row)}"
-                )
-            rows.append((f"{path}:{reader.line_num}", row))
+    header, numbered = read_table(path, required=(text_col, label_col))
+    i_text, i_label = header.index(text_col), header.index(label_col)
+    i_id = header.index(ID_COL) if ID_COL in header else None
+    rows = [(f"{path}:{line_no}", row) for line_no, row in numbered]
     shape = id_shape(rows[0][1][i_id].strip()) if rows and i_id is not None else None
     trailing = {row[i].strip() for _, row in rows for i in range(i_text + 1, len(header))}
     for where, row in rows:

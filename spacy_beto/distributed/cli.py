@@ -16,20 +16,9 @@ def run_ray_cli(
     input_path: str,
     output_dir: str,
     *,
-    input_format: str = "auto",
-    output_format: str = "parquet",
-    text_field: str = "text",
     id_field: str = "id",
-    shard_size: int = 10_000,
-    batch_size: int = 64,
-    num_workers: int = 2,
-    threads_per_worker: int = 1,
-    gpus_per_worker: float = 0.0,
-    max_retries: int = 3,
-    max_shards: Optional[int] = None,
-    code: Optional[Path] = None,
-    address: Optional[str] = None,
     progress: bool = True,
+    **options: Any,
 ) -> None:
     """Run `annotate_ray` with a records/s progress bar and a wasabi summary."""
     from tqdm import tqdm
@@ -54,21 +43,10 @@ def run_ray_cli(
             model,
             input_path,
             output_dir,
-            input_format=input_format,
-            output_format=output_format,
-            text_field=text_field,
             id_field=id_field or None,
-            shard_size=shard_size,
-            batch_size=batch_size,
-            num_workers=num_workers,
-            threads_per_worker=threads_per_worker,
-            gpus_per_worker=gpus_per_worker,
-            max_retries=max_retries,
-            max_shards=max_shards,
-            code=code,
-            address=address,
             ray_progress=progress,
             on_shard=on_shard,
+            **options,  # the options of `annotate_ray` (distributed/run.py)
         )
     if "bar" in bar:
         bar["bar"].close()
@@ -116,25 +94,7 @@ def annotate_ray_cli(
     Bad records (invalid JSON or UTF-8, no text) and records a component fails on are written
     with an `error`, never dropped; re-running the same command skips the shards written.
     """
-    run_ray_cli(
-        model,
-        input_path,
-        output_dir,
-        input_format=input_format,
-        output_format=output_format,
-        text_field=text_field,
-        id_field=id_field,
-        shard_size=shard_size,
-        batch_size=batch_size,
-        num_workers=num_workers,
-        threads_per_worker=threads_per_worker,
-        gpus_per_worker=gpus_per_worker,
-        max_retries=max_retries,
-        max_shards=max_shards,
-        code=code,
-        address=address,
-        progress=progress,
-    )
+    run_ray_cli(**locals())  # the parameters above are run_ray_cli's / annotate_ray's
 
 
 def run_from_annotate(**options: Any) -> None:
