@@ -151,6 +151,7 @@ def pretrain_budgeted(
     import torch
 
     from spacy_beto.pretrain import PretrainConfig, pretrain
+    from spacy_beto.pretrain.trainer import _dev_batches, _dev_point, load_model
 
     target = work / "mini-pretrained"
     if (target / "config.json").exists():
@@ -185,19 +186,31 @@ def pretrain_budgeted(
         ),
         on_step=lambda step: times.append(time.perf_counter()),
     )
-    shutil.rmtree(calib, ignore_errors=True)
     skip = min(5, len(times) // 2)  # the first steps include start-up work
     per_step = (times[-1] - times[skip]) / max(len(times) - 1 - skip, 1)
+    # The held-out evaluations (curve_points + 1 of them) come out of the budget too.
+    eval_cfg = PretrainConfig(
+        dev_max_lines=args.dev_max_lines, device=device, **{k: common[k] for k in ("batch_size",
+        "max_length", "pack")})  # fmt: skip
+    model, tokenizer = load_model(init=str(calib), config_dir=None, seed=0)
+    model.to(device)
+    eval_cfg.bf16 = device != "cpu" and torch.cuda.is_bf16_supported()
+    t_eval = time.perf_counter()
+    _dev_point(model, _dev_batches(dev, tokenizer, eval_cfg), eval_cfg, step=0, train_loss=None)
+    eval_s = time.perf_counter() - t_eval
+    del model
+    shutil.rmtree(calib, ignore_errors=True)
     left = args.pretrain_seconds - (time.perf_counter() - began)
-    # ~10 dev evaluations and the final save come out of the budget too: keep 15 % spare.
-    steps = max(int(0.85 * left / per_step), 10)
-    say(f"pretraining: {per_step * 1000:.0f} ms/step measured; {steps} steps in {left:.0f} s")
+    train_s = left - (args.curve_points + 1) * eval_s - 5  # 5 s: start-up and final save
+    steps = max(int(0.9 * train_s / per_step), 10)
+    say(f"pretraining: {per_step * 1000:.0f} ms/step, {eval_s:.1f} s per dev evaluation "
+        f"measured; {steps} steps in {left:.0f} s")  # fmt: skip
     cfg = PretrainConfig(
         max_steps=steps,
         checkpoint_every=max(steps // 2, 1),
         keep_checkpoints=1,
         eval_every=max(steps // args.curve_points, 1),
-        dev_max_lines=10**6,
+        dev_max_lines=args.dev_max_lines,
         max_minutes=max(left, 1.0) / 60,
         **common,  # type: ignore[arg-type]
     )
@@ -406,6 +419,7 @@ def main() -> None:
     parser.add_argument("--chunk-lines", type=int, default=50_000)
     parser.add_argument("--calibration-steps", type=int, default=30)
     parser.add_argument("--curve-points", type=int, default=10)
+    parser.add_argument("--dev-max-lines", type=int, default=10**6, help="held-out lines used")
     parser.add_argument("--log-every", type=int, default=50)
     # fine-tuning
     parser.add_argument("--finetune-seconds", type=float, default=240)

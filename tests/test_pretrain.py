@@ -372,3 +372,21 @@ def test_cli(tmp_path, corpus_lines, tiny_model_dir):
         app, ["pretrain", str(binary), "-o", str(tmp_path / "x"), "--init", str(tiny_model_dir)]
     )
     assert result.exit_code == 1 and "binary file" in result.output
+
+
+def test_settings_errors_and_unigram_baseline(tmp_path, corpus_lines, tiny_model_dir):
+    with pytest.raises(BetoConfigError, match="schedule"):
+        PretrainConfig(schedule="step")
+    texts = [write(tmp_path / "t.txt", corpus_lines[:60])]
+    if not torch.cuda.is_available():
+        gpu = PretrainConfig(max_steps=2, batch_size=4, device="cuda:0")
+        with pytest.raises(BetoConfigError, match="no CUDA GPU"):
+            pretrain(texts, output=tmp_path / "g", init=str(tiny_model_dir), config=gpu)
+    cfg = PretrainConfig(max_steps=4, batch_size=4, lr=1e-3, schedule="cosine", max_length=64)
+    out = pretrain(texts, output=tmp_path / "o", init=str(tiny_model_dir), dev=texts[0], config=cfg)
+    metrics = json.loads((out.output / "pretrain-metrics.json").read_text())
+    base = metrics["unigram_baseline"]
+    # scored on the same masked dev pieces as the model; a random model is far worse
+    assert base["train_lines"] == 60 and base["dev_pieces"] > 0
+    assert 1 < base["dev_perplexity"] < metrics["curve"][0]["dev_perplexity"]
+    assert metrics["config"]["pack"] is True and metrics["config"]["bf16"] is False
