@@ -170,18 +170,27 @@ def test_nsp_batches_have_segments_and_labels(tmp_path, corpus_lines, tokenizer)
             assert types == sorted(types) and set(types) == {0, 1} and n_seps >= 1
 
 
-def test_data_resumes_at_the_same_batch(tmp_path, corpus_lines, tokenizer):
+@pytest.mark.parametrize("pack,max_length", [(False, 128), (True, 32)])
+def test_data_resumes_at_the_same_batch(tmp_path, corpus_lines, tokenizer, pack, max_length):
     files = [
         write(tmp_path / "a.txt", corpus_lines[:70]),
         write(tmp_path / "b.txt", corpus_lines[70:]),
     ]
 
     def make():
-        return PretrainingData(files, tokenizer=tokenizer, batch_size=8, chunk_lines=30)
+        return PretrainingData(
+            files,
+            tokenizer=tokenizer,
+            batch_size=8,
+            chunk_lines=30,
+            pack=pack,
+            max_length=max_length,
+        )
 
     stream = make().batches()
     full = [next(stream) for _ in range(50)]  # several chunks, files and epochs
     assert {pos.epoch for _, pos in full} == {0, 1, 2}
+    assert {pos.file_index for _, pos in full} == {0, 1} and max(p.chunk for _, p in full) >= 4
     for k in (1, 7, 19, 33):
         resumed = make().batches(start=Position.from_dict(full[k - 1][1].to_dict()))
         for (want, _), (got, _) in zip(full[k:], resumed):
@@ -310,12 +319,24 @@ def test_bad_lines_are_skipped_and_counted(tmp_path, corpus_lines, tokenizer):
         + b"con un NUL \x00 dentro\n"
         + "Última línea buena.\n".encode("utf8")
     )
-    data = PretrainingData([mixed], tokenizer=tokenizer, batch_size=4, max_line_bytes=300)
-    batches = data.one_pass(max_lines=100_000)
-    stats = data.stats
-    assert (stats.non_utf8_lines, stats.overlong_lines, stats.binary_lines) == (1, 1, 1)
-    assert stats.lines == 3 + 6 * len(corpus_lines)  # '{"text": 1}' is plain text in a .txt
-    assert sum(len(b["input_ids"]) for b in batches) == stats.lines
+    good = ["Año de la señal.", '{"text": 1}', *corpus_lines * 6, "Última línea buena."]
+    enc = tokenizer(good, add_special_tokens=False)
+    n_words = sum(len({w for w in enc.word_ids(i) if w is not None}) for i in range(len(good)))
+    for pack in (False, True):
+        data = PretrainingData(
+            [mixed], tokenizer=tokenizer, batch_size=4, max_line_bytes=300, pack=pack
+        )
+        batches = data.one_pass(max_lines=100_000)
+        stats = data.stats
+        assert (stats.non_utf8_lines, stats.overlong_lines, stats.binary_lines) == (1, 1, 1)
+        assert stats.lines == len(good)  # '{"text": 1}' is plain text in a .txt
+        # every word of every good line is in exactly one example
+        assert sum(b["n_words"] for b in batches) == n_words
+        if not pack:  # one example per line
+            assert sum(len(b["input_ids"]) for b in batches) == stats.lines
+        else:  # full sequences: all but the last have about max_length pieces
+            rows = torch.cat([b["attention_mask"].sum(1) for b in batches])
+            assert len(rows) < stats.lines / 3 and int(rows[:-1].min()) > 100
     jsonl = tmp_path / "t.jsonl"
     jsonl.write_text('{"text": "Hola mundo"}\n{"text": 1}\nno json\n', encoding="utf8")
     data = PretrainingData([jsonl], tokenizer=tokenizer, batch_size=4)
@@ -351,3 +372,21 @@ def test_cli(tmp_path, corpus_lines, tiny_model_dir):
         app, ["pretrain", str(binary), "-o", str(tmp_path / "x"), "--init", str(tiny_model_dir)]
     )
     assert result.exit_code == 1 and "binary file" in result.output
+
+
+def test_settings_errors_and_unigram_baseline(tmp_path, corpus_lines, tiny_model_dir):
+    with pytest.raises(BetoConfigError, match="schedule"):
+        PretrainConfig(schedule="step")
+    texts = [write(tmp_path / "t.txt", corpus_lines[:60])]
+    if not torch.cuda.is_available():
+        gpu = PretrainConfig(max_steps=2, batch_size=4, device="cuda:0")
+        with pytest.raises(BetoConfigError, match="no CUDA GPU"):
+            pretrain(texts, output=tmp_path / "g", init=str(tiny_model_dir), config=gpu)
+    cfg = PretrainConfig(max_steps=4, batch_size=4, lr=1e-3, schedule="cosine", max_length=64)
+    out = pretrain(texts, output=tmp_path / "o", init=str(tiny_model_dir), dev=texts[0], config=cfg)
+    metrics = json.loads((out.output / "pretrain-metrics.json").read_text())
+    base = metrics["unigram_baseline"]
+    # scored on the same masked dev pieces as the model; a random model is far worse
+    assert base["train_lines"] == 60 and base["dev_pieces"] > 0
+    assert 1 < base["dev_perplexity"] < metrics["curve"][0]["dev_perplexity"]
+    assert metrics["config"]["pack"] is True and metrics["config"]["bf16"] is False

@@ -30,9 +30,13 @@ def pretrain_cli(
     batch_size: int = typer.Option(32, help="Sequences per step"),
     lr: float = typer.Option(1e-4, help="Peak learning rate (AdamW)"),
     warmup_steps: Optional[int] = typer.Option(None, help="Linear warmup (10 % of steps)"),
+    schedule: str = typer.Option("linear", help="Decay after warmup: linear or cosine"),
     weight_decay: float = typer.Option(0.01, help="AdamW weight decay"),
     nsp_weight: float = typer.Option(0.0, help="λ in L = L_MLM + λ·L_NSP; 0 = no NSP"),
     max_length: int = typer.Option(128, help="Word pieces per sequence"),
+    pack: bool = typer.Option(
+        True, "--pack/--no-pack", help="Full sequences of running text (--no-pack: one line each)"
+    ),
     word_rate: float = typer.Option(0.15, help="Fraction of words masked"),
     seed: int = typer.Option(0, help="Random seed (weights, data order, masks, dropout)"),
     eval_every: int = typer.Option(1000, help="Dev evaluation every N steps"),
@@ -41,11 +45,13 @@ def pretrain_cli(
     log_every: int = typer.Option(50, help="Progress line every N steps"),
     dev_max_lines: int = typer.Option(2000, help="Dev lines used"),
     max_line_bytes: int = typer.Option(1_000_000, help="Longer lines are skipped and counted"),
-    chunk_lines: int = typer.Option(10_000, help="Lines read and shuffled together"),
+    chunk_lines: int = typer.Option(50_000, help="Lines read and shuffled together"),
     max_minutes: Optional[float] = typer.Option(None, help="Stop (and save) after this time"),
     resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint"),
     gpu_id: int = typer.Option(-1, help="GPU id, -1 for CPU"),
-    bf16: bool = typer.Option(False, "--bf16", help="bfloat16 autocast (GPU)"),
+    bf16: Optional[bool] = typer.Option(
+        None, "--bf16/--no-bf16", help="bfloat16 autocast (default: on for a GPU with bf16)"
+    ),
 ) -> None:
     """Pretrain or domain-adapt a BERT encoder (whole-word masking) into a model directory."""
     from ..pretrain import PretrainConfig, pretrain
@@ -58,6 +64,7 @@ def pretrain_cli(
             batch_size=batch_size,
             lr=lr,
             warmup_steps=warmup_steps,
+            schedule=schedule,
             weight_decay=weight_decay,
             nsp_weight=nsp_weight,
             max_length=max_length,
@@ -65,6 +72,7 @@ def pretrain_cli(
             word_rate=word_rate,
             max_line_bytes=max_line_bytes,
             chunk_lines=chunk_lines,
+            pack=pack,
             checkpoint_every=checkpoint_every,
             keep_checkpoints=keep_checkpoints,
             eval_every=eval_every,

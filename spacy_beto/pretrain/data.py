@@ -2,10 +2,20 @@
 
 Input: plain text (one sentence or document per line; a blank line ends a document) or JSONL
 with a "text" field. Files are read as bytes, a line at a time, in chunks of `chunk_lines`
-lines; a chunk is tokenized, shuffled and cut into batches. A `Position` (chunk start as file
-and byte offset, batches of the chunk consumed) is enough to resume at the same batch, and the
+lines, in an order of files drawn afresh for every epoch; a chunk is tokenized, cut into
+examples, shuffled and cut into batches. A `Position` (chunk start as file and byte offset,
+batches of the chunk consumed) is enough to resume at the same batch, and the file order,
 shuffling and masking random generators are seeded from (seed, epoch, chunk, batch), so a
 resumed run sees exactly the batches an uninterrupted run would.
+
+Examples (MLM): with `pack` (the default), the documents of a chunk are shuffled and their
+lines concatenated into a running stream of word pieces, with [SEP] between documents, and
+the stream is cut at word boundaries into full sequences of `max_length` pieces ([CLS] ...
+[SEP]), as RoBERTa's FULL-SENTENCES; so a step sees `batch_size * max_length` pieces of real
+text, not one short line per example, and the packing differs every epoch. Without `pack`,
+each line is one example (split into windows if too long). Masks are drawn for every batch
+(dynamic masking: a new mask for the same text every epoch). With NSP, examples are sentence
+pairs and are never packed.
 
 Bad input: a missing file, a binary one (NUL bytes in its first 64 KB) or one in another
 8-bit encoding is a CorpusError before training starts; an empty file is skipped with a
@@ -45,6 +55,8 @@ SNIFF_BYTES = 64 * 1024
 MAX_WARNINGS = 5
 # Examples are sorted by length within buckets of this many batches, to cut padding.
 BUCKET_BATCHES = 50
+# Lines read, tokenized and shuffled together (the unit of shuffling and of memory).
+CHUNK_LINES = 50_000
 
 # DataStats field counting each kind of bad line (corpus.lines kinds).
 SKIP_FIELDS = {
@@ -217,8 +229,9 @@ class PretrainingData:
         nsp: bool = False,
         seed: int = 0,
         word_rate: float = 0.15,
-        chunk_lines: int = 10_000,
+        chunk_lines: int = CHUNK_LINES,
         max_line_bytes: int = MAX_LINE_BYTES,
+        pack: bool = True,
     ) -> None:
         if not getattr(tokenizer, "is_fast", False):
             raise BetoConfigError("Pretraining needs a fast (Rust) tokenizer for word ids.")
@@ -235,6 +248,7 @@ class PretrainingData:
         self.batch_size = batch_size
         self.max_length = max_length
         self.nsp = nsp
+        self.pack = pack and not nsp
         self.seed = seed
         self.chunk_lines = chunk_lines
         self.max_line_bytes = max_line_bytes
@@ -291,7 +305,7 @@ class PretrainingData:
             else:
                 docs[-1].append(text)
                 n += 1
-        examples = self._encode([d for d in docs if d], self._rng(0, 0, 0))
+        examples = self._encode([d for d in docs if d], self._rng(0, 0, 0), shuffle=False)
         if not examples:
             raise CorpusError(f"No usable text lines in {', '.join(map(str, self.files))}.")
         rng = self._rng(0, 0, 1)
@@ -318,6 +332,14 @@ class PretrainingData:
     def _rng(self, epoch: int, chunk: int, batch: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, epoch, chunk, batch])
 
+    def epoch_files(self, epoch: int) -> List[Path]:
+        """The files in the order epoch `epoch` reads them: shuffled afresh every epoch, so
+        that chunks mix sources differently (Position.file_index indexes this order)."""
+        if len(self.files) < 2:
+            return list(self.files)
+        order = np.random.default_rng([self.seed, epoch, 0, 0, 1]).permutation(len(self.files))
+        return [self.files[i] for i in order]
+
     def _chunks(
         self, epoch: int, resume: Optional[Position]
     ) -> Iterator[Tuple[int, List[List[str]], Tuple[int, int, int], Dict[str, int]]]:
@@ -332,7 +354,7 @@ class PretrainingData:
         docs: List[List[str]] = [[]]
         n = 0
         lines = read_lines(
-            self.files,
+            self.epoch_files(epoch),
             file_index=where[0],
             offset=where[1],
             line=where[2],
@@ -369,8 +391,12 @@ class PretrainingData:
             )
         return [batches[i] for i in rng.permutation(len(batches))]
 
-    def _encode(self, docs: List[List[str]], rng: np.random.Generator) -> List[Example]:
+    def _encode(
+        self, docs: List[List[str]], rng: np.random.Generator, *, shuffle: bool = True
+    ) -> List[Example]:
         cls_id, sep_id = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
+        if self.pack:
+            return self._encode_packed(docs, rng if shuffle else None)
         if self.nsp:
             pairs = make_pairs(docs, rng=rng)
         else:
@@ -404,6 +430,55 @@ class PretrainingData:
                     [None, *a_words, None, *b_words, None],
                     [0] * (len(a_ids) + 2) + [1] * (len(b_ids) + 1),
                     label,
+                )
+            )
+        return examples
+
+    def _encode_packed(
+        self, docs: List[List[str]], rng: Optional[np.random.Generator]
+    ) -> List[Example]:
+        """Full sequences of running text: documents (shuffled by `rng`, if given) joined with
+        [SEP] between them, cut at word boundaries into `max_length`-piece examples."""
+        cls_id, sep_id = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
+        texts = [line for doc in docs for line in doc]
+        if not texts:
+            return []
+        enc = self.tokenizer(
+            texts, add_special_tokens=False, return_attention_mask=False, verbose=False
+        )
+        starts = np.cumsum([0] + [len(doc) for doc in docs])
+        order = range(len(docs)) if rng is None else rng.permutation(len(docs)).tolist()
+        ids: List[int] = []
+        words: List[Optional[int]] = []
+        next_word = 0
+        for d in order:
+            if ids:
+                ids.append(sep_id)
+                words.append(None)
+            for i in range(starts[d], starts[d + 1]):
+                line_words = [w for w in enc.word_ids(i) if w is not None]
+                if not line_words:
+                    continue
+                ids.extend(enc["input_ids"][i])
+                words.extend(w + next_word for w in line_words)
+                next_word += max(line_words) + 1
+        examples: List[Example] = []
+        for win_ids, win_words in _windows(ids, words, self.max_length - 2):
+            # A document separator at either edge of a window separates nothing.
+            lo, hi = 0, len(win_ids)
+            while lo < hi and win_words[lo] is None:
+                lo += 1
+            while hi > lo and win_words[hi - 1] is None:
+                hi -= 1
+            if lo == hi:
+                continue
+            n = hi - lo
+            examples.append(
+                (
+                    [cls_id, *win_ids[lo:hi], sep_id],
+                    [None, *win_words[lo:hi], None],
+                    [0] * (n + 2),
+                    NO_PAIR,
                 )
             )
         return examples

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from ..errors import BetoConfigError
-from .data import MAX_LINE_BYTES, Position, PretrainingData
+from .baseline import unigram_perplexity
+from .data import CHUNK_LINES, MAX_LINE_BYTES, Position, PretrainingData
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +41,10 @@ RESUME_KEYS = (
     "word_rate",
     "chunk_lines",
     "max_line_bytes",
+    "pack",
+    "schedule",
 )
+SCHEDULES = ("linear", "cosine")
 
 
 @dataclass
@@ -51,14 +55,16 @@ class PretrainConfig:
     batch_size: int = 32
     lr: float = 1e-4
     warmup_steps: Optional[int] = None  # default: 10 % of max_steps
+    schedule: str = "linear"  # decay after warmup: "linear" or "cosine" (to 0 at max_steps)
     weight_decay: float = 0.01
     max_grad_norm: float = 1.0
     nsp_weight: float = 0.0
     max_length: int = 128
     seed: int = 0
     word_rate: float = 0.15
-    chunk_lines: int = 10_000
+    chunk_lines: int = CHUNK_LINES
     max_line_bytes: int = MAX_LINE_BYTES
+    pack: bool = True  # full max_length-piece sequences of running text (see data.py)
     checkpoint_every: int = 1000
     keep_checkpoints: int = 2
     eval_every: int = 1000
@@ -66,7 +72,8 @@ class PretrainConfig:
     dev_max_lines: int = 2000
     max_minutes: Optional[float] = None
     device: str = "cpu"
-    bf16: bool = False
+    bf16: Optional[bool] = None  # bfloat16 autocast; None: on for a CUDA GPU that supports it
+    baseline_max_lines: int = 200_000  # training lines counted for the unigram baseline
 
     def __post_init__(self) -> None:
         for name in ("max_steps", "batch_size", "checkpoint_every", "eval_every", "log_every"):
@@ -78,6 +85,10 @@ class PretrainConfig:
             raise BetoConfigError(f"nsp_weight must be >= 0, got {self.nsp_weight}.")
         if not 0 < self.word_rate < 1:
             raise BetoConfigError(f"word_rate must be in (0, 1), got {self.word_rate}.")
+        if self.schedule not in SCHEDULES:
+            raise BetoConfigError(
+                f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}."
+            )
         if self.warmup_steps is None:
             self.warmup_steps = self.max_steps // 10
 
@@ -157,8 +168,6 @@ def pretrain(
 
     `on_step(step)` is called after each update (tests use it to interrupt a run).
     """
-    import torch
-
     cfg = config or PretrainConfig()
     output = Path(output)
     ckpt_root = output / CHECKPOINTS
@@ -167,7 +176,7 @@ def pretrain(
         model, tokenizer = load_model(init=str(latest), config_dir=None, seed=cfg.seed)
     else:
         model, tokenizer = load_model(init=init, config_dir=config_dir, seed=cfg.seed)
-    device = torch.device(cfg.device)
+    device = _device(cfg)
     model.to(device)
     data = _training_data(texts, tokenizer, cfg)
     files = [str(path.resolve()) for path in data.files]
@@ -177,6 +186,16 @@ def pretrain(
             f"Give the same text files as the interrupted run."
         )
     dev_batches = _dev_batches(dev, tokenizer, cfg)
+    baseline = None
+    if dev_batches is not None:
+        baseline = unigram_perplexity(
+            data, dev_batches, vocab_size=model.config.vocab_size, max_lines=cfg.baseline_max_lines
+        )
+        logger.info(
+            "Unigram baseline (add-one, %d training pieces): dev perplexity %.2f",
+            baseline["train_pieces"],
+            baseline["dev_perplexity"],
+        )
     optimizer, scheduler = _optimizer(model, cfg)
     run = _RunState()
     if latest is not None:
@@ -232,8 +251,10 @@ def pretrain(
         "seconds_this_run": round(elapsed, 1),
         "words_per_second_this_run": round(run_words / max(elapsed, 1e-9), 1),
         "curve": run.curve,
+        "unigram_baseline": baseline,
         "data": stats,
         "config": asdict(cfg),
+        "device": str(device),
     }
     (output / METRICS).write_text(json.dumps(metrics, indent=2), encoding="utf8")
     logger.info("Wrote the pretrained model to %s (%d steps)", output, run.step)
@@ -273,7 +294,31 @@ def _training_data(
         word_rate=cfg.word_rate,
         chunk_lines=cfg.chunk_lines,
         max_line_bytes=cfg.max_line_bytes,
+        pack=cfg.pack,
     )
+
+
+def _device(cfg: PretrainConfig) -> Any:
+    """The torch device of `cfg.device`; a clear error if it is a GPU torch cannot use. Sets
+    `cfg.bf16` (None: on where the GPU supports bfloat16)."""
+    import torch
+
+    device = torch.device(cfg.device)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise BetoConfigError(
+                f"--gpu-id {device.index or 0}: torch {torch.__version__} sees no CUDA GPU. "
+                f"Use --gpu-id -1 (CPU) or install a CUDA build of torch."
+            )
+        if (device.index or 0) >= torch.cuda.device_count():
+            raise BetoConfigError(
+                f"--gpu-id {device.index}: only {torch.cuda.device_count()} GPU(s) visible."
+            )
+        if cfg.bf16 is None:
+            cfg.bf16 = bool(torch.cuda.is_bf16_supported())
+    elif cfg.bf16 is None:
+        cfg.bf16 = False
+    return device
 
 
 def _dev_batches(
@@ -291,6 +336,7 @@ def _dev_batches(
         seed=cfg.seed,
         word_rate=cfg.word_rate,
         max_line_bytes=cfg.max_line_bytes,
+        pack=cfg.pack,
     )
     return dev_data.one_pass(max_lines=cfg.dev_max_lines)
 
@@ -336,7 +382,8 @@ def _train_loop(
     import torch
 
     start_time = time.time()
-    window = {"loss": 0.0, "mlm": 0.0, "nsp": 0.0, "steps": 0, "words": 0, "time": start_time}
+    window: Dict[str, Any] = {"loss": 0.0, "mlm": 0.0, "nsp": 0.0, "steps": 0, "words": 0}
+    window["time"] = start_time
     updating = False
     run_words = 0
     try:
@@ -361,15 +408,16 @@ def _train_loop(
             step = run.step
             run.words_seen += batch["n_words"]
             run_words += batch["n_words"]
-            window["loss"] += float(loss.detach())
-            window["mlm"] += float(mlm.detach())
-            window["nsp"] += float(nsp.detach()) if nsp is not None else 0.0
+            # Tensors, summed on the device: no GPU sync until a progress line needs them.
+            window["loss"] += loss.detach()
+            window["mlm"] += mlm.detach()
+            window["nsp"] += nsp.detach() if nsp is not None else 0.0
             window["steps"] += 1
             window["words"] += batch["n_words"]
             if step % cfg.log_every == 0 or step == cfg.max_steps:
                 _log_progress(step, cfg, window, scheduler.get_last_lr()[0])
             if dev_batches is not None and (step % cfg.eval_every == 0 or step == cfg.max_steps):
-                train_loss = window["mlm"] / max(window["steps"], 1)
+                train_loss = float(window["mlm"]) / max(window["steps"], 1)
                 run.curve.append(
                     _dev_point(model, dev_batches, cfg, step=step, train_loss=train_loss)
                 )
@@ -410,9 +458,10 @@ def _check_resume_config(saved: Dict[str, Any], cfg: PretrainConfig, where: Path
 
 
 def _optimizer(model: Any, cfg: PretrainConfig) -> Tuple[Any, Any]:
-    """AdamW without weight decay on biases and LayerNorm; linear warmup then linear decay."""
+    """AdamW without weight decay on biases and LayerNorm; linear warmup, then linear or
+    cosine decay to 0 at max_steps."""
     import torch
-    from transformers import get_linear_schedule_with_warmup
+    from transformers import get_cosine_schedule_with_warmup, get_linear_schedule_with_warmup
 
     decay: List[Any] = []
     no_decay: List[Any] = []
@@ -429,7 +478,12 @@ def _optimizer(model: Any, cfg: PretrainConfig) -> Tuple[Any, Any]:
         betas=(0.9, 0.999),
         eps=1e-6,
     )
-    scheduler = get_linear_schedule_with_warmup(optimizer, cfg.warmup_steps, cfg.max_steps)
+    make = (
+        get_cosine_schedule_with_warmup
+        if cfg.schedule == "cosine"
+        else (get_linear_schedule_with_warmup)
+    )
+    scheduler = make(optimizer, cfg.warmup_steps, cfg.max_steps)
     return optimizer, scheduler
 
 
@@ -438,17 +492,20 @@ def _losses(model: Any, batch: Dict[str, Any], cfg: PretrainConfig, device: Any)
     import torch
     import torch.nn.functional as F
 
-    labels = batch["labels"].to(device)
-    autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=cfg.bf16)
+    # The masked positions are found on the CPU, so that selecting them needs no GPU sync.
+    flat_labels = batch["labels"].view(-1)
+    selected = torch.nonzero(flat_labels != -100).squeeze(1)
+    labels = flat_labels[selected].to(device, non_blocking=True)
+    autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bool(cfg.bf16))
     with autocast:
         out = model.bert(
-            input_ids=batch["input_ids"].to(device),
-            attention_mask=batch["attention_mask"].to(device),
-            token_type_ids=batch["token_type_ids"].to(device),
+            input_ids=batch["input_ids"].to(device, non_blocking=True),
+            attention_mask=batch["attention_mask"].to(device, non_blocking=True),
+            token_type_ids=batch["token_type_ids"].to(device, non_blocking=True),
         )
-        selected = labels != -100
-        logits = model.cls.predictions(out[0][selected])
-    mlm = F.cross_entropy(logits.float(), labels[selected])
+        hidden = out[0].reshape(-1, out[0].shape[-1])
+        logits = model.cls.predictions(hidden.index_select(0, selected.to(device)))
+    mlm = F.cross_entropy(logits.float(), labels)
     nsp = None
     nsp_labels = batch["next_sentence_label"].to(device)
     if cfg.nsp_weight > 0 and bool((nsp_labels != -100).any()):
@@ -486,16 +543,16 @@ def _dev_point(
     return point
 
 
-def _log_progress(step: int, cfg: PretrainConfig, window: Dict[str, float], lr: float) -> None:
+def _log_progress(step: int, cfg: PretrainConfig, window: Dict[str, Any], lr: float) -> None:
     n = max(window["steps"], 1)
     seconds = max(time.time() - window["time"], 1e-9)
-    nsp = f", NSP {window['nsp'] / n:.4f}" if cfg.nsp_weight > 0 else ""
+    nsp = f", NSP {float(window['nsp']) / n:.4f}" if cfg.nsp_weight > 0 else ""
     logger.info(
         "step %d/%d: loss %.4f (MLM %.4f%s), lr %.2e, %.0f words/s",
         step,
         cfg.max_steps,
-        window["loss"] / n,
-        window["mlm"] / n,
+        float(window["loss"]) / n,
+        float(window["mlm"]) / n,
         nsp,
         lr,
         window["words"] / seconds,
