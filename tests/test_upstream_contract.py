@@ -150,8 +150,11 @@ def check_memory_zone_protocol() -> None:
 
 
 def check_doc_cleaner() -> None:
-    meta = Language.get_factory_meta("doc_cleaner")
-    assert meta.default_config["attrs"].get("_.trf_data", "missing") is None
+    # Through a pipeline: spaCy registers its built-in factories lazily, so the factory meta
+    # exists only once a pipeline has been created.
+    nlp = spacy.blank("es")
+    nlp.add_pipe("doc_cleaner")
+    assert nlp.get_pipe_config("doc_cleaner")["attrs"].get("_.trf_data", "missing") is None
 
 
 def check_pipe_calls_predict(nlp: Language) -> None:
