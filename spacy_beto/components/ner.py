@@ -1,13 +1,34 @@
-"""The `beto_ner` component: spaCy's transition-based entity recognizer on BETO features."""
+"""The `beto_ner` component: spaCy's transition-based entity recognizer on BETO features, with
+a probability for every entity.
 
-from typing import Any, Callable, Iterable, Optional
+Entities are decoded greedily, exactly as spaCy's `ner` does. With `entity_scores = true` the
+component also runs spaCy's beam search over the same transition model (`beam_parse`, width
+`score_beam_width`) and scores each greedy entity by its marginal probability in the beam
+(`EntityRecognizer.scored_ents`: the summed probability of the beam parses that contain the
+entity, with the same boundaries and label), mapped through the calibration fitted by
+`python -m spacy_beto calibrate` when there is one. Read the scores the spaCy way:
 
+* `doc.spans["ents_scored"]`: the entities of `doc.ents`, with `attrs["scores"]` (calibrated,
+  a float32 array aligned with the spans, as spaCy's `spancat` does) and `attrs["raw_scores"]`
+  (the beam marginals before calibration);
+* `ent._.score` for any span of `doc.ents` (None if the doc was not scored);
+* `doc.spans["ents_candidates"]`: other spans the beam gave at least `candidate_threshold`
+  (raw marginal), with their `attrs["scores"]`, for review tools.
+"""
+
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+
+import numpy
 from spacy.language import Language
 from spacy.pipeline import EntityRecognizer
+from spacy.tokens import Doc, Span, SpanGroup
 from spacy.training import Example
+from spacy.vocab import Vocab
 from thinc.api import Config, Model
 
 from .._compat import TransitionSystem
+from ..calibration import Calibration, apply_calibration, check_calibration, fit_platt
+from ..errors import BetoConfigError
 from .labels import check_labels_in_data
 from .listener import LISTENER_CONFIG_STR
 
@@ -27,8 +48,135 @@ nO = null
 DEFAULT_NER_MODEL = Config().from_str(DEFAULT_NER_CONFIG_STR)["model"]
 
 
+SCORED_KEY = "ents_scored"
+CANDIDATES_KEY = "ents_candidates"
+EntScores = Dict[Tuple[int, int, str], float]
+
+
+def entity_score(span: Span) -> Optional[float]:
+    """The (calibrated) score of an entity from `doc.spans["ents_scored"]`, None if absent."""
+    group = span.doc.spans.get(SCORED_KEY)
+    if group is None:
+        return None
+    scores = group.attrs.get("scores")
+    for i, other in enumerate(group):
+        if (other.start, other.end, other.label) == (span.start, span.end, span.label):
+            return None if scores is None else float(scores[i])
+    return None
+
+
+if not Span.has_extension("score"):
+    Span.set_extension("score", getter=entity_score)
+
+
+class ScoredStates(list):
+    """The parse states of a batch (a list, as spaCy's greedy `predict` returns), carrying the
+    beam's entity marginals of each doc in `entity_scores`."""
+
+    entity_scores: List[EntScores]
+
+
 class BetoEntityRecognizer(EntityRecognizer):
-    """spaCy's entity recognizer; labels given in the config must occur in the data."""
+    """spaCy's entity recognizer with entity scores (see the module docstring); labels given in
+    the config must occur in the data.
+
+    `entity_scores`, `score_beam_width`, `candidate_threshold` are the factory settings;
+    `cfg["calibration"]` is the Platt map fitted by `calibrate` (None: raw beam marginals)."""
+
+    def __init__(
+        self,
+        vocab: Vocab,
+        model: Model,
+        name: str = "ner",
+        moves: Optional[TransitionSystem] = None,
+        *,
+        entity_scores: bool = True,
+        score_beam_width: int = 8,
+        candidate_threshold: float = 0.1,
+        **kwargs: Any,
+    ) -> None:
+        if score_beam_width < 2:
+            raise BetoConfigError(
+                f"Component '{name}': score_beam_width = {score_beam_width}; give at least 2 "
+                f"(a beam of 1 is the greedy parse and scores every entity 1.0), or set "
+                f"entity_scores = false."
+            )
+        if not 0.0 < candidate_threshold <= 1.0:
+            raise BetoConfigError(
+                f"Component '{name}': candidate_threshold = {candidate_threshold} must be in "
+                f"(0, 1]."
+            )
+        super().__init__(vocab, model, name, moves, **kwargs)
+        self.entity_scores = entity_scores
+        self.score_beam_width = score_beam_width
+        self.candidate_threshold = candidate_threshold
+        self.cfg.setdefault("calibration", None)
+
+    @property
+    def calibration(self) -> Optional[Calibration]:
+        return check_calibration(self.cfg.get("calibration"), component=self.name)
+
+    def set_calibration(self, calibration: Optional[Calibration]) -> None:
+        self.cfg["calibration"] = check_calibration(calibration, component=self.name)
+
+    def predict(self, docs: Iterable[Doc]) -> Any:
+        """Greedy parse states (spaCy's decoder); with `entity_scores`, a `ScoredStates` list that
+        also holds each doc's beam marginals."""
+        docs = [docs] if isinstance(docs, Doc) else list(docs)
+        states = super().predict(docs)
+        if not self.entity_scores or not any(len(doc) for doc in docs):
+            return states
+        beams = self.beam_parse(docs, beam_width=self.score_beam_width, beam_density=0.0)
+        scored = ScoredStates(states)
+        scored.entity_scores = [dict(d) for d in self.scored_ents(beams)]
+        return scored
+
+    def set_annotations(self, docs: Iterable[Doc], states_or_beams: Any) -> None:
+        """spaCy's annotations, then `doc.spans["ents_scored"]` and `["ents_candidates"]`."""
+        docs = list(docs)
+        super().set_annotations(docs, states_or_beams)
+        per_doc = getattr(states_or_beams, "entity_scores", None)
+        if per_doc is None:
+            return
+        cal = self.calibration
+        for doc, marginals in zip(docs, per_doc):
+            ents = list(doc.ents)
+            raw = numpy.asarray(
+                [marginals.get((e.start, e.end, e.label_), 0.0) for e in ents], dtype="f4"
+            )
+            group = SpanGroup(doc, name=SCORED_KEY, spans=ents)
+            group.attrs["raw_scores"] = raw
+            group.attrs["scores"] = apply_calibration(cal, raw).astype("f4")
+            doc.spans[SCORED_KEY] = group
+            chosen = {(e.start, e.end, e.label_) for e in ents}
+            others = sorted(
+                (key for key, p in marginals.items() if p >= self.candidate_threshold),
+                key=lambda key: (key[0], key[1], key[2]),
+            )
+            others = [key for key in others if key not in chosen]
+            spans = [Span(doc, start, end, label=label) for start, end, label in others]
+            cand = SpanGroup(doc, name=CANDIDATES_KEY, spans=spans)
+            cand_raw = numpy.asarray([marginals[key] for key in others], dtype="f4")
+            cand.attrs["raw_scores"] = cand_raw
+            cand.attrs["scores"] = apply_calibration(cal, cand_raw).astype("f4")
+            doc.spans[CANDIDATES_KEY] = cand
+
+    def fit_calibration(self, examples: Iterable[Example]) -> Dict[str, Any]:
+        """Fit Platt scaling of the entity scores on examples whose `predicted` docs this
+        component annotated: each predicted entity is correct if a gold entity has the same
+        characters and label. Examples without gold entity annotation are skipped. Sets
+        `cfg["calibration"]` and returns {"calibration", "raw", "correct"} (the fitting data).
+        Raises BetoConfigError if there is nothing to fit on."""
+        raw, correct = entity_confidence_pairs(examples, component=self.name)
+        if not raw:
+            raise BetoConfigError(
+                f"Component '{self.name}': no predicted entity in documents with gold entities "
+                f"to calibrate on. Give a .spacy set with entity annotation (and, with "
+                f"entity_scores = false, turn entity_scores on)."
+            )
+        cal = fit_platt(raw, correct)
+        self.set_calibration(cal)
+        return {"calibration": cal, "raw": raw, "correct": correct}
 
     def initialize(
         self,
@@ -49,6 +197,26 @@ class BetoEntityRecognizer(EntityRecognizer):
         super().initialize(get_examples, nlp=nlp, labels=labels)
 
 
+def entity_confidence_pairs(
+    examples: Iterable[Example], *, component: str = "ner"
+) -> Tuple[List[float], List[bool]]:
+    """(raw score, correct) of every scored predicted entity, over the examples with gold
+    entity annotation (the others are missing, as in scoring)."""
+    raw: List[float] = []
+    correct: List[bool] = []
+    for eg in examples:
+        if not eg.reference.has_annotation("ENT_IOB"):
+            continue
+        group = eg.predicted.spans.get(SCORED_KEY)
+        if group is None:
+            continue
+        gold = {(e.start_char, e.end_char, e.label_) for e in eg.reference.ents}
+        for span, score in zip(group, group.attrs["raw_scores"]):
+            raw.append(float(score))
+            correct.append((span.start_char, span.end_char, span.label_) in gold)
+    return raw, correct
+
+
 @Language.factory(
     "beto_ner",
     assigns=["doc.ents", "token.ent_iob", "token.ent_type"],
@@ -58,6 +226,9 @@ class BetoEntityRecognizer(EntityRecognizer):
         "update_with_oracle_cut_size": 100,
         "incorrect_spans_key": None,
         "scorer": {"@scorers": "spacy.ner_scorer.v1"},
+        "entity_scores": True,
+        "score_beam_width": 8,
+        "candidate_threshold": 0.1,
     },
     default_score_weights={
         "ents_f": 1.0,
@@ -75,10 +246,19 @@ def make_beto_ner(
     update_with_oracle_cut_size: int,
     incorrect_spans_key: Optional[str],
     scorer: Optional[Callable],
+    entity_scores: bool,
+    score_beam_width: int,
+    candidate_threshold: float,
 ) -> EntityRecognizer:
     """Create an entity recognizer (labels from the training data, e.g. PER/ORG/LOC/MISC) that
     listens to the preceding BETO transformer. Documents without entity annotation count as
-    missing, in the loss and in scoring."""
+    missing, in the loss and in scoring.
+
+    entity_scores: score every entity (beam marginals, calibrated once `calibrate` has run):
+        `doc.spans["ents_scored"].attrs["scores"]` and `ent._.score`. Entities are unchanged.
+    score_beam_width: width of the scoring beam (>= 2).
+    candidate_threshold: spans the model nearly chose, with a raw marginal at least this, go to
+        `doc.spans["ents_candidates"]`."""
     return BetoEntityRecognizer(
         nlp.vocab,
         model,
@@ -87,4 +267,7 @@ def make_beto_ner(
         update_with_oracle_cut_size=update_with_oracle_cut_size,
         incorrect_spans_key=incorrect_spans_key,
         scorer=scorer,
+        entity_scores=entity_scores,
+        score_beam_width=score_beam_width,
+        candidate_threshold=candidate_threshold,
     )
