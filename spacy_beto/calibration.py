@@ -27,7 +27,7 @@ def _logit(p: numpy.ndarray) -> numpy.ndarray:
 
 
 def _sigmoid(x: numpy.ndarray) -> numpy.ndarray:
-    return 1.0 / (1.0 + numpy.exp(-x))
+    return numpy.exp(-numpy.logaddexp(0.0, -x))  # 1 / (1 + e^-x) without overflow
 
 
 def fit_platt(scores: Sequence[float], correct: Sequence[bool], *, iters: int = 100) -> Calibration:
@@ -41,17 +41,36 @@ def fit_platt(scores: Sequence[float], correct: Sequence[bool], *, iters: int = 
     n_pos = float(y.sum())
     n_neg = float(y.size - n_pos)
     target = numpy.where(y > 0.5, (n_pos + 1.0) / (n_pos + 2.0), 1.0 / (n_neg + 2.0))
-    a, b = 1.0, 0.0
-    for _ in range(iters):
-        p = _sigmoid(a * x + b)
+    ridge = 1e-3 * x.size  # pulls (a, b) gently towards (1, 0): flat or separable data
+
+    def loss(w: numpy.ndarray) -> float:
+        z = w[0] * x + w[1]
+        log_loss = numpy.logaddexp(0.0, z) - target * z  # -[t log s(z) + (1 - t) log(1 - s(z))]
+        return float(log_loss.sum() + 0.5 * ridge * ((w[0] - 1.0) ** 2 + w[1] ** 2))
+
+    w = numpy.array([1.0, 0.0])
+    current = loss(w)
+    for _ in range(iters):  # Newton's method with backtracking
+        p = _sigmoid(w[0] * x + w[1])
         grad = numpy.array([((p - target) * x).sum(), (p - target).sum()])
-        w = p * (1.0 - p) + 1e-12
-        hess = numpy.array([[(w * x * x).sum(), (w * x).sum()], [(w * x).sum(), w.sum()]])
-        hess += numpy.eye(2) * 1e-6 * x.size  # a little ridge: flat or separable data
-        step = numpy.linalg.solve(hess, grad)
-        a, b = a - step[0], b - step[1]
-        if numpy.abs(step).max() < 1e-9:
+        grad += ridge * numpy.array([w[0] - 1.0, w[1]])
+        h = p * (1.0 - p)
+        hess = numpy.array([[(h * x * x).sum(), (h * x).sum()], [(h * x).sum(), h.sum()]])
+        step = numpy.linalg.solve(hess + ridge * numpy.eye(2), grad)
+        scale = 1.0
+        while scale > 1e-6 and loss(w - scale * step) > current:
+            scale /= 2.0
+        new = w - scale * step
+        new_loss = loss(new)
+        done = current - new_loss < 1e-10 * max(1.0, abs(current))
+        w, current = (new, new_loss) if new_loss <= current else (w, current)
+        if done:
             break
+    a, b = float(w[0]), float(w[1])
+    if not a > 1e-3:  # no positive relation: keep the order, predict the base rate
+        a = 1e-3
+        base = float(target.mean())
+        b = math.log(base) - math.log1p(-base) - a * float(x.mean())
     return {"method": "platt", "a": float(a), "b": float(b), "n": int(x.size)}
 
 
@@ -129,3 +148,13 @@ def check_calibration(cal: Any, *, component: str) -> Optional[Calibration]:
             "Refit it with `python -m spacy_beto calibrate MODEL DEV --output OUT`."
         )
     return cal
+
+
+def invert_calibration(cal: Optional[Calibration], scores: Any) -> numpy.ndarray:
+    """The raw scores a calibration was applied to (up to the clipping at EPS), for reporting
+    before/after from calibrated outputs alone."""
+    if not cal:
+        return numpy.asarray(scores, dtype="f8")
+    if cal["method"] == "platt":
+        return _sigmoid((_logit(scores) - cal["b"]) / cal["a"])
+    return apply_temperature({"t": 1.0 / cal["t"]}, scores)

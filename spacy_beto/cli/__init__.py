@@ -16,6 +16,7 @@ app = typer.Typer(
 from . import (  # noqa: E402,F401
     annotate,
     build_mini,
+    calibrate,
     convert,
     importers,
     model_card,
@@ -23,4 +24,5 @@ from . import (  # noqa: E402,F401
     pretrain,
     quantize,
     report,
+    select,
 )
