@@ -26,6 +26,9 @@ def text(result):
     return " ".join(result.output.split())
 
 
+SCORES_ON = {"components": {"ner": {"entity_scores": True}}}
+
+
 def texts_of(records, n=12):
     return [r["text"] for r in records[:n]]
 
@@ -78,7 +81,7 @@ def calibrated_dir(saved_pipeline, ner_records, emotion_records, tmp_path_factor
     calibration quality), saved to disk."""
     from spacy_beto.evaluation.confidence import calibrate_pipeline
 
-    nlp = spacy.load(saved_pipeline)
+    nlp = spacy.load(saved_pipeline, config=SCORES_ON)
     fitted = calibrate_pipeline(nlp, dev_examples(nlp, ner_records, emotion_records))
     assert set(fitted) == {"ner", "textcat"}
     path = tmp_path_factory.mktemp("calibrated") / "nlp"
@@ -87,7 +90,7 @@ def calibrated_dir(saved_pipeline, ner_records, emotion_records, tmp_path_factor
 
 
 def test_every_entity_has_a_score_and_entities_are_the_greedy_ones(saved_pipeline, ner_records):
-    nlp = spacy.load(saved_pipeline)
+    nlp = spacy.load(saved_pipeline, config=SCORES_ON)
     texts = texts_of(ner_records)
     docs = list(nlp.pipe(texts))
     n_ents = 0
@@ -106,7 +109,7 @@ def test_every_entity_has_a_score_and_entities_are_the_greedy_ones(saved_pipelin
         assert not chosen & {(s.start, s.end, s.label_) for s in cand}
         assert numpy.all(cand.attrs["raw_scores"] >= 0.1)
     assert n_ents > 0
-    greedy = spacy.load(saved_pipeline, config={"components": {"ner": {"entity_scores": False}}})
+    greedy = spacy.load(saved_pipeline)  # entity_scores is off by default
     plain = list(greedy.pipe(texts))
     assert [o["ents"] for o in outputs(plain)] == [o["ents"] for o in outputs(docs)]
     assert all("ents_scored" not in doc.spans for doc in plain)
@@ -207,6 +210,7 @@ def test_calibrate_cli(saved_pipeline, ner_records, emotion_records, tmp_path):
     assert result.exit_code == 0, result.output
     assert "ECE on DEV" in text(result)
     nlp = spacy.load(out)
+    assert nlp.get_pipe("ner").entity_scores  # turned on in the saved config
     assert nlp.get_pipe("ner").cfg["calibration"]["method"] == "platt"
     assert nlp.get_pipe("textcat").cfg["calibration"]["method"] == "temperature"
 

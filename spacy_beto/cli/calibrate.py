@@ -19,7 +19,8 @@ def calibrate_cli(
     """Fit a calibration per head on DEV (held out from training, and from the data you report
     on): Platt scaling of the entity scores, a temperature for exclusive categories, Platt
     scaling for multi-label categories. The pipeline is saved to OUTPUT with the calibration in
-    each component's cfg; `spacy.load(OUTPUT)` uses it. ECE before/after is printed for DEV
+    each component's cfg, and entity scores turned on in its config; `spacy.load(OUTPUT)` uses
+    them. ECE before/after is printed for DEV
     (in-sample: use `report` on another set for an honest figure)."""
     import spacy
     from spacy.util import registry
@@ -35,7 +36,7 @@ def calibrate_cli(
     with clear_errors():
         if not data_path.exists():
             raise BetoConfigError(f"{data_path}: no such file or directory")
-        nlp = load_pipeline(model)
+        nlp = load_pipeline(model, entity_scores=True)
         read_corpus = registry.readers.get("spacy-beto.Corpus.v1")
         examples = list(read_corpus(data_path, gold_preproc=False)(nlp))
         if not examples:

@@ -41,7 +41,7 @@ def select_cli(
         require_positive(n=n, batch_size=batch_size)
         if not input_path.is_file():
             raise BetoConfigError(f"{input_path}: input file not found")
-        nlp = load_pipeline(model)
+        nlp = load_pipeline(model, entity_scores=strategy != "categories")
         strategy_heads(nlp, strategy)  # unknown strategy / no head: fail before reading
         policy = LinePolicy(skip_invalid=skip_invalid)
         lines = policy.good(read_records(input_path, fmt=fmt, text_field=text_field))

@@ -1,7 +1,8 @@
 """The `beto_ner` component: spaCy's transition-based entity recognizer on BETO features, with
 a probability for every entity.
 
-Entities are decoded greedily, exactly as spaCy's `ner` does. With `entity_scores = true` the
+Entities are decoded greedily, exactly as spaCy's `ner` does. With `entity_scores = true` (off
+by default; `python -m spacy_beto calibrate` turns it on in the pipeline it saves) the
 component also runs spaCy's beam search over the same transition model (`beam_parse`, width
 `score_beam_width`) and scores each greedy entity by its marginal probability in the beam
 (`EntityRecognizer.scored_ents`: the summed probability of the beam parses that contain the
@@ -48,6 +49,17 @@ nO = null
 DEFAULT_NER_MODEL = Config().from_str(DEFAULT_NER_CONFIG_STR)["model"]
 
 
+def _beam_batch(moves: TransitionSystem, states: List[Any], width: int) -> Any:
+    """A beam of `width` over the parse states (no gold, density 0).
+
+    COMPAT: spaCy's private `_parser_internals._beam_utils.BeamBatch`, as `Parser.beam_parse`
+    builds it (spaCy 3.8). To move into `_compat.py`.
+    """
+    from spacy.pipeline._parser_internals._beam_utils import BeamBatch
+
+    return BeamBatch(moves, states, None, width, density=0.0)
+
+
 SCORED_KEY = "ents_scored"
 CANDIDATES_KEY = "ents_candidates"
 EntScores = Dict[Tuple[int, int, str], float]
@@ -90,7 +102,7 @@ class BetoEntityRecognizer(EntityRecognizer):
         name: str = "ner",
         moves: Optional[TransitionSystem] = None,
         *,
-        entity_scores: bool = True,
+        entity_scores: bool = False,
         score_beam_width: int = 8,
         candidate_threshold: float = 0.1,
         **kwargs: Any,
@@ -126,10 +138,34 @@ class BetoEntityRecognizer(EntityRecognizer):
         states = super().predict(docs)
         if not self.entity_scores or not any(len(doc) for doc in docs):
             return states
-        beams = self.beam_parse(docs, beam_width=self.score_beam_width, beam_density=0.0)
+        beams = self._normalized_beam_parse(docs)
         scored = ScoredStates(states)
         scored.entity_scores = [dict(d) for d in self.scored_ents(beams)]
         return scored
+
+    def _normalized_beam_parse(self, docs: List[Doc]) -> List[Any]:
+        """spaCy's `Parser.beam_parse`, with each step's action scores log-softmax normalised
+        before the beam adds them up: a parse's score is then the sum of its actions' log
+        probabilities, comparable across states (spaCy sums the raw scores, whose offset
+        differs from state to state, so its beam probabilities are close to 0 or 1)."""
+        batch = _beam_batch(self.moves, self.moves.init_batch(docs), self.score_beam_width)
+        model = self.model.predict(docs)
+        ops = self.model.ops
+        while not batch.is_done:
+            states = batch.get_unfinished_states()
+            if not states:
+                break
+            scores = model.predict(states)
+            scores = (
+                scores
+                - ops.xp.log(
+                    ops.xp.exp(scores - scores.max(1, keepdims=True)).sum(1, keepdims=True)
+                )
+                - scores.max(1, keepdims=True)
+            )
+            batch.advance(ops.as_contig(scores.astype("f")))
+        model.clear_memory()
+        return list(batch)
 
     def set_annotations(self, docs: Iterable[Doc], states_or_beams: Any) -> None:
         """spaCy's annotations, then `doc.spans["ents_scored"]` and `["ents_candidates"]`."""
@@ -226,7 +262,7 @@ def entity_confidence_pairs(
         "update_with_oracle_cut_size": 100,
         "incorrect_spans_key": None,
         "scorer": {"@scorers": "spacy.ner_scorer.v1"},
-        "entity_scores": True,
+        "entity_scores": False,
         "score_beam_width": 8,
         "candidate_threshold": 0.1,
     },
@@ -256,6 +292,8 @@ def make_beto_ner(
 
     entity_scores: score every entity (beam marginals, calibrated once `calibrate` has run):
         `doc.spans["ents_scored"].attrs["scores"]` and `ent._.score`. Entities are unchanged.
+        Off by default: the scoring beam costs ~20 % of CPU words/s with the mini encoder
+        (benchmarks/calibration.md). `calibrate` turns it on in the pipeline it saves.
     score_beam_width: width of the scoring beam (>= 2).
     candidate_threshold: spans the model nearly chose, with a raw marginal at least this, go to
         `doc.spans["ents_candidates"]`."""
