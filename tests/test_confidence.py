@@ -89,8 +89,12 @@ def calibrated_dir(saved_pipeline, ner_records, emotion_records, tmp_path_factor
     return path
 
 
-def test_every_entity_has_a_score_and_entities_are_the_greedy_ones(saved_pipeline, ner_records):
-    nlp = spacy.load(saved_pipeline, config=SCORES_ON)
+@pytest.mark.parametrize("method", ["greedy", "beam"])
+def test_every_entity_has_a_score_and_entities_are_the_greedy_ones(
+    saved_pipeline, ner_records, method
+):
+    config = {"components": {"ner": {"entity_scores": True, "score_method": method}}}
+    nlp = spacy.load(saved_pipeline, config=config)
     texts = texts_of(ner_records)
     docs = list(nlp.pipe(texts))
     n_ents = 0
@@ -151,9 +155,16 @@ def test_calibration_round_trips(calibrated_dir, ner_records, emotion_records, t
     assert any(a["cats"] != b["cats"] for a, b in zip(differs, expected))
 
 
-def test_bad_calibration_in_cfg_is_a_clear_error(saved_pipeline):
+def test_bad_settings_are_clear_errors(saved_pipeline):
     from spacy_beto.errors import BetoConfigError
 
+    for setting, value, message in (
+        ("score_method", "magic", "is not one of greedy, beam"),
+        ("score_beam_width", 1, "give at least 2"),
+        ("candidate_threshold", 0.0, r"must be in \(0, 1\]"),
+    ):
+        with pytest.raises(BetoConfigError, match=message):
+            spacy.load(saved_pipeline, config={"components": {"ner": {setting: value}}})
     nlp = spacy.load(saved_pipeline)
     with pytest.raises(BetoConfigError, match="calibration .* is not valid"):
         nlp.get_pipe("textcat").set_calibration({"method": "temperature", "t": -1})

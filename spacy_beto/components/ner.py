@@ -60,6 +60,21 @@ def _beam_batch(moves: TransitionSystem, states: List[Any], width: int) -> Any:
     return BeamBatch(moves, states, None, width, density=0.0)
 
 
+def biluo_tags(doc: Doc) -> List[str]:
+    """The BILUO action name of each token for the doc's entities (O outside)."""
+    tags = ["O"] * len(doc)
+    for ent in doc.ents:
+        if len(ent) == 1:
+            tags[ent.start] = f"U-{ent.label_}"
+            continue
+        tags[ent.start] = f"B-{ent.label_}"
+        for i in range(ent.start + 1, ent.end - 1):
+            tags[i] = f"I-{ent.label_}"
+        tags[ent.end - 1] = f"L-{ent.label_}"
+    return tags
+
+
+SCORE_METHODS = ("greedy", "beam")
 SCORED_KEY = "ents_scored"
 CANDIDATES_KEY = "ents_candidates"
 EntScores = Dict[Tuple[int, int, str], float]
@@ -103,10 +118,16 @@ class BetoEntityRecognizer(EntityRecognizer):
         moves: Optional[TransitionSystem] = None,
         *,
         entity_scores: bool = False,
+        score_method: str = "greedy",
         score_beam_width: int = 8,
         candidate_threshold: float = 0.1,
         **kwargs: Any,
     ) -> None:
+        if score_method not in SCORE_METHODS:
+            raise BetoConfigError(
+                f"Component '{name}': score_method = {score_method!r} is not one of "
+                f"{', '.join(SCORE_METHODS)}."
+            )
         if score_beam_width < 2:
             raise BetoConfigError(
                 f"Component '{name}': score_beam_width = {score_beam_width}; give at least 2 "
@@ -120,6 +141,7 @@ class BetoEntityRecognizer(EntityRecognizer):
             )
         super().__init__(vocab, model, name, moves, **kwargs)
         self.entity_scores = entity_scores
+        self.score_method = score_method
         self.score_beam_width = score_beam_width
         self.candidate_threshold = candidate_threshold
         self.cfg.setdefault("calibration", None)
@@ -136,7 +158,11 @@ class BetoEntityRecognizer(EntityRecognizer):
         also holds each doc's beam marginals."""
         docs = [docs] if isinstance(docs, Doc) else list(docs)
         states = super().predict(docs)
-        if not self.entity_scores or not any(len(doc) for doc in docs):
+        if (
+            not self.entity_scores
+            or self.score_method != "beam"
+            or not any(len(doc) for doc in docs)
+        ):
             return states
         beams = self._normalized_beam_parse(docs)
         scored = ScoredStates(states)
@@ -167,11 +193,75 @@ class BetoEntityRecognizer(EntityRecognizer):
         model.clear_memory()
         return list(batch)
 
+    def _greedy_path_scores(self, docs: List[Doc]) -> List[EntScores]:
+        """Replay each doc's greedy entities (its BILUO tags) through the transition model and
+        score each entity by the product of its actions' probabilities, each a softmax over
+        the actions valid at that step (inside an entity of label X: I-X, L-X; outside: O,
+        U-*, and B-* unless at the last token). Single-token alternatives the model gave at
+        least `candidate_threshold` (U-X where it chose otherwise) are returned too."""
+        out: List[EntScores] = [{} for _ in docs]
+        todo = [i for i, doc in enumerate(docs) if len(doc)]
+        if not todo:
+            return out
+        names = [self.moves.get_class_name(i) for i in range(self.moves.n_moves)]
+        index = {name: i for i, name in enumerate(names)}
+        begin = numpy.asarray([n.startswith("B-") for n in names])
+        outside = numpy.asarray(
+            [n == "O" or (n.startswith(("B-", "U-")) and len(n) > 2) for n in names]
+        )
+        inside: Dict[str, numpy.ndarray] = {}
+        for name in names:
+            if name.startswith("B-"):
+                label = name[2:]
+                mask = numpy.zeros(len(names), dtype=bool)
+                mask[[index.get(f"I-{label}", 0), index.get(f"L-{label}", 0)]] = True
+                inside[label] = mask
+        sub = [docs[i] for i in todo]
+        tags = [biluo_tags(doc) for doc in sub]
+        step_model = self.model.predict(sub)
+        states = self.moves.init_batch(sub)
+        logp = [numpy.zeros(len(doc)) for doc in sub]
+        label_at = [""] * len(sub)  # label of the open entity, "" outside
+        active = [(state, j) for j, state in enumerate(states) if not state.is_final()]
+        while active:
+            scores = self.model.ops.to_numpy(step_model.predict([st for st, _ in active]))
+            for row, (state, j) in enumerate(active):
+                i = state.B(0)
+                tag = tags[j][i]
+                if label_at[j]:
+                    mask = inside[label_at[j]].copy()
+                else:
+                    mask = outside & ~begin if i == len(sub[j]) - 1 else outside.copy()
+                taken = index[tag]
+                mask[taken] = True
+                valid = scores[row][mask]
+                top = valid.max()
+                log_z = top + numpy.log(numpy.exp(valid - top).sum())
+                logp[j][i] = scores[row][taken] - log_z
+                if not label_at[j]:
+                    for k in numpy.flatnonzero(mask):
+                        alt = names[k]
+                        if k != taken and alt.startswith("U-"):
+                            p = float(numpy.exp(scores[row][k] - log_z))
+                            if p >= self.candidate_threshold:
+                                out[todo[j]][(i, i + 1, alt[2:])] = p
+                self.moves.apply_transition(state, tag)
+                label_at[j] = tag[2:] if tag[:2] in ("B-", "I-") else ""
+            active = [(st, j) for st, j in active if not st.is_final()]
+        step_model.clear_memory()
+        for j, doc in enumerate(sub):
+            for ent in doc.ents:
+                p = float(numpy.exp(logp[j][ent.start : ent.end].sum()))
+                out[todo[j]][(ent.start, ent.end, ent.label_)] = p
+        return out
+
     def set_annotations(self, docs: Iterable[Doc], states_or_beams: Any) -> None:
         """spaCy's annotations, then `doc.spans["ents_scored"]` and `["ents_candidates"]`."""
         docs = list(docs)
         super().set_annotations(docs, states_or_beams)
         per_doc = getattr(states_or_beams, "entity_scores", None)
+        if per_doc is None and self.entity_scores and self.score_method == "greedy":
+            per_doc = self._greedy_path_scores(docs)
         if per_doc is None:
             return
         cal = self.calibration
@@ -263,6 +353,7 @@ def entity_confidence_pairs(
         "incorrect_spans_key": None,
         "scorer": {"@scorers": "spacy.ner_scorer.v1"},
         "entity_scores": False,
+        "score_method": "greedy",
         "score_beam_width": 8,
         "candidate_threshold": 0.1,
     },
@@ -283,6 +374,7 @@ def make_beto_ner(
     incorrect_spans_key: Optional[str],
     scorer: Optional[Callable],
     entity_scores: bool,
+    score_method: str,
     score_beam_width: int,
     candidate_threshold: float,
 ) -> EntityRecognizer:
@@ -294,7 +386,9 @@ def make_beto_ner(
         `doc.spans["ents_scored"].attrs["scores"]` and `ent._.score`. Entities are unchanged.
         Off by default: the scoring beam costs ~20 % of CPU words/s with the mini encoder
         (benchmarks/calibration.md). `calibrate` turns it on in the pipeline it saves.
-    score_beam_width: width of the scoring beam (>= 2).
+    score_method: "greedy" (default): the product of the entity's action probabilities along
+        the greedy parse; "beam": the entity's marginal in a beam of `score_beam_width` (>= 2).
+        Measured side by side in benchmarks/calibration.md.
     candidate_threshold: spans the model nearly chose, with a raw marginal at least this, go to
         `doc.spans["ents_candidates"]`."""
     return BetoEntityRecognizer(
@@ -306,6 +400,7 @@ def make_beto_ner(
         incorrect_spans_key=incorrect_spans_key,
         scorer=scorer,
         entity_scores=entity_scores,
+        score_method=score_method,
         score_beam_width=score_beam_width,
         candidate_threshold=candidate_threshold,
     )
