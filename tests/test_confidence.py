@@ -267,7 +267,8 @@ def test_report_shows_confidence(calibrated_dir, ner_records, emotion_records, t
     from spacy_beto.cli.model_card import build_card
 
     card = build_card(metrics, {}, "mini")
-    assert "ents_ece" in card["performance"] and "AUROC" in card["notes"]
+    assert "ents_ece" in card["performance"] and "ents_auroc" in card["performance"]
+    assert "ents_confidence" not in card["performance"] and "AUROC" in card["notes"]
 
 
 def test_annotate_records_carry_scores(calibrated_dir, ner_records):
