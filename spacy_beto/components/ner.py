@@ -384,8 +384,10 @@ def make_beto_ner(
 
     entity_scores: score every entity (beam marginals, calibrated once `calibrate` has run):
         `doc.spans["ents_scored"].attrs["scores"]` and `ent._.score`. Entities are unchanged.
-        Off by default: the scoring beam costs ~20 % of CPU words/s with the mini encoder
-        (benchmarks/calibration.md). `calibrate` turns it on in the pipeline it saves.
+        Off by default, so the default stays as fast as before: scoring runs the transition
+        model a second time (benchmarks/calibration.md: the beam cost 23-34 % of CPU words/s
+        with the mini encoder; the greedy method's cost was below the noise of a loaded
+        machine). `calibrate` turns it on in the pipeline it saves.
     score_method: "greedy" (default): the product of the entity's action probabilities along
         the greedy parse; "beam": the entity's marginal in a beam of `score_beam_width` (>= 2).
         Measured side by side in benchmarks/calibration.md.
