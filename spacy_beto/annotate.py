@@ -31,9 +31,11 @@ def read_items(path: Union[str, Path], *, fmt: Format, text_field: str = "text")
             yield rec.line, rec.text, rec.fields if fmt == "jsonl" else None
 
 
-def load_pipeline(model: Union[str, Path]) -> Language:
+def load_pipeline(model: Union[str, Path], *, entity_scores: bool = False) -> Language:
     """spacy.load(model), with a one-line BetoConfigError if `model` is neither an installed
-    pipeline package nor an existing directory (e.g. a misspelled name)."""
+    pipeline package nor an existing directory (e.g. a misspelled name). With `entity_scores`,
+    every entity recognizer that has the setting is loaded with `entity_scores = true` (in
+    `nlp.config` too, so a pipeline saved from it keeps them on)."""
     import spacy
     from spacy.util import is_package
 
@@ -43,7 +45,11 @@ def load_pipeline(model: Union[str, Path]) -> Language:
             f"directory. Check the name, install the package (pip install the pipeline's "
             f"wheel) or give the path of a pipeline directory."
         )
-    return spacy.load(model)
+    nlp = spacy.load(model)
+    off = [name for name, pipe in nlp.pipeline if getattr(pipe, "entity_scores", None) is False]
+    if entity_scores and off:
+        nlp = spacy.load(model, config={"components": {n: {"entity_scores": True} for n in off}})
+    return nlp
 
 
 def doc_record(doc: Doc, line_no: int, extra: Any, *, heads: Sequence[Head]) -> Dict[str, Any]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
+import numpy
 from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.training import Example
@@ -98,6 +99,15 @@ class HeadKind:
         document."""
         return ""
 
+    def html_report(self, head: Head, scores: Dict[str, Any]) -> str:
+        """An HTML fragment for the top of the report page (e.g. a reliability diagram)."""
+        return ""
+
+    def confidence(self, head: Head, doc: Doc) -> Optional[float]:
+        """How sure the head is of its prediction on `doc`, 0..1 (None: no score), for
+        uncertainty sampling (`select`): the least confident documents are annotated first."""
+        return None
+
 
 def pct(x: float) -> str:
     return f"{x * 100:.2f}"
@@ -128,6 +138,87 @@ def _prefix_of(keys: Sequence[str], suffix: str, also: Sequence[str] = ()) -> Op
     return None
 
 
+def _auroc(value: Optional[float]) -> str:
+    return "n/a (all correct or all wrong)" if value is None else f"{value:.3f}"
+
+
+def confidence_entries(
+    prefix: Optional[str], scores: Sequence[float], correct: Sequence[bool], raw: Sequence[float]
+) -> Dict[str, Any]:
+    """Report entries `{p}_ece`, `{p}_ece_uncalibrated`, `{p}_auroc` and `{p}_confidence` (all
+    of `confidence_summary`) for a head with score prefix `p`; {} without prefix or data."""
+    if prefix is None or not len(scores):
+        return {}
+    from .evaluation.confidence import confidence_summary  # tooling: imported when reporting
+
+    summary = confidence_summary(scores, correct, raw)
+    if summary["auroc"] != summary["auroc"]:  # NaN: all correct or all wrong
+        summary["auroc"] = None
+    return {
+        f"{prefix}_ece": summary["ece"],
+        f"{prefix}_ece_uncalibrated": summary["ece_uncalibrated"],
+        f"{prefix}_auroc": summary["auroc"],
+        f"{prefix}_confidence": summary,
+    }
+
+
+def confidence_sections(head: Head, scores: Dict[str, Any], what: str) -> List[str]:
+    """Markdown: ECE before/after calibration, AUROC, precision/coverage at thresholds."""
+    conf = scores.get(f"{head.prefix}_confidence")
+    if not conf:
+        return []
+    line = (
+        f"{conf['n']} {what}, {pct(conf['accuracy'])} % correct. ECE (10 bins) "
+        f"**{pct(conf['ece'])}** (uncalibrated {pct(conf['ece_uncalibrated'])}), AUROC of the "
+        f"score for correct vs wrong **{_auroc(conf['auroc'])}**."
+    )
+    rows = [
+        [
+            t,
+            pct(row["coverage"]),
+            str(row["n"]),
+            "-" if row["precision"] is None else pct(row["precision"]),
+        ]
+        for t, row in conf["coverage"].items()
+    ]
+    table = markdown_table(["score >=", "coverage %", "kept", "precision %"], rows)
+    bins = [
+        [f"{b['lo']:.1f}-{b['hi']:.1f}", str(b["n"]), f"{b['confidence']:.3f}", pct(b["accuracy"])]
+        for b in conf["reliability"]
+        if b["n"]
+    ]
+    reliability = markdown_table(["bin", "n", "mean score", "accuracy %"], bins)
+    return [f"### Confidence: `{head.component}`", line, table, "Reliability:", reliability]
+
+
+def confidence_card_note(head: Head, scores: Dict[str, Any], what: str) -> List[str]:
+    ece = scores.get(f"{head.prefix}_ece")
+    if ece is None:
+        return []
+    return [
+        f"### Confidence of the {what} (dev)\n\nECE (10 bins) {pct(ece)} % after calibration, "
+        f"{pct(scores[f'{head.prefix}_ece_uncalibrated'])} % before; AUROC (correct vs wrong) "
+        f"{_auroc(scores.get(f'{head.prefix}_auroc'))}."
+    ]
+
+
+def reliability_html(head: Head, scores: Dict[str, Any]) -> str:
+    conf = scores.get(f"{head.prefix}_confidence")
+    if not conf:
+        return ""
+    from .evaluation.confidence import reliability_svg
+
+    svg = reliability_svg(
+        conf["reliability"],
+        title=f"{head.component}: ECE {pct(conf['ece'])} %",
+        before=conf["reliability_uncalibrated"],
+    )
+    return (
+        f"<figure style='display:inline-block'>{svg}<figcaption>bars: calibrated, dots: "
+        f"uncalibrated; AUROC {_auroc(conf['auroc'])}</figcaption></figure>"
+    )
+
+
 class EntitiesKind(HeadKind):
     """A component that assigns `doc.ents` (ner, beto_ner, entity_ruler): spans with labels,
     scored by spaCy's `ents_*` keys."""
@@ -149,10 +240,50 @@ class EntitiesKind(HeadKind):
         return [Head("ents", self, "ents", "ents")] if "ents_f" in scores else []
 
     def read(self, head: Head, doc: Doc) -> Any:
-        return [
-            {"start": e.start_char, "end": e.end_char, "label": e.label_, "text": e.text}
-            for e in doc.ents
-        ]
+        """Entities with character offsets; each has its `score` if the doc was scored."""
+        scores = _entity_scores(doc)
+        out = []
+        for e in doc.ents:
+            record = {"start": e.start_char, "end": e.end_char, "label": e.label_, "text": e.text}
+            score = scores.get((e.start, e.end, e.label_))
+            if score is not None:
+                record["score"] = round(score, 6)
+            out.append(record)
+        return out
+
+    def evaluate(self, head: Head, pipe: Any, examples: Sequence[Example]) -> Dict[str, Any]:
+        """Confidence of the predicted entities (correct: same characters and label as a gold
+        entity), if the component scores entities."""
+        if not getattr(pipe, "entity_scores", False):
+            return {}
+        scores: List[float] = []
+        raw: List[float] = []
+        correct: List[bool] = []
+        for eg in examples:
+            group = eg.predicted.spans.get("ents_scored")
+            if group is None or not eg.reference.has_annotation("ENT_IOB"):
+                continue
+            gold = {(e.start_char, e.end_char, e.label_) for e in eg.reference.ents}
+            for i, span in enumerate(group):
+                scores.append(float(group.attrs["scores"][i]))
+                raw.append(float(group.attrs["raw_scores"][i]))
+                correct.append((span.start_char, span.end_char, span.label_) in gold)
+        return confidence_entries(head.prefix, scores, correct, raw)
+
+    def confidence(self, head: Head, doc: Doc) -> Optional[float]:
+        """The lowest of: each entity's score, and 1 - the score of each candidate span it did
+        not choose (a margin: low if an entity is doubtful or a rejected span was close)."""
+        group = doc.spans.get("ents_scored")
+        if group is None:
+            return None
+        values = [float(s) for s in group.attrs.get("scores", ())]
+        cand = doc.spans.get("ents_candidates")
+        if cand is not None:
+            values += [1.0 - float(s) for s in cand.attrs.get("scores", ())]
+        return min(values, default=1.0)
+
+    def html_report(self, head: Head, scores: Dict[str, Any]) -> str:
+        return reliability_html(head, scores)
 
     def report_sections(self, head: Head, scores: Dict[str, Any]) -> List[str]:
         p = head.prefix
@@ -163,14 +294,15 @@ class EntitiesKind(HeadKind):
         return [
             "## Entities (exact span match, CoNLL convention)",
             markdown_table(["type", "P", "R", "F"], rows),
-        ]
+        ] + confidence_sections(head, scores, "predicted entities")
 
     def card_notes(self, head: Head, scores: Dict[str, Any]) -> List[str]:
         per_type = scores.get(f"{head.prefix}_per_type") or {}
         if not per_type:
             return []
         table = markdown_table(["Label", "P", "R", "F"], prf_rows(sorted(per_type.items())))
-        return ["### Entities per type (dev)\n\n" + table]
+        notes = ["### Entities per type (dev)\n\n" + table]
+        return notes + confidence_card_note(head, scores, "entity scores")
 
     def summary(self, head: Head, scores: Dict[str, Any]) -> Optional[str]:
         f = scores.get(f"{head.prefix}_f")
@@ -214,16 +346,70 @@ class CategoriesKind(HeadKind):
         return {label: round(float(doc.cats[label]), 6) for label in labels if label in doc.cats}
 
     def evaluate(self, head: Head, pipe: Any, examples: Sequence[Example]) -> Dict[str, Any]:
-        """An exclusive classifier's confusion matrix, and from it `{prefix}_weighted_f` (F1
-        per class weighted by gold support) and `{prefix}_accuracy` (argmax = gold): the
-        EmoEvalEs / scikit-learn figures next to spaCy's macro-F1."""
-        if not head.info.get("exclusive") or not head.labels:
+        """A confusion matrix, `{prefix}_weighted_f` (F1 per class weighted by gold support)
+        and `{prefix}_accuracy` (exclusive classes: the EmoEvalEs / scikit-learn figures next to
+        spaCy's macro-F1), and the confidence of the predictions."""
+        if not head.labels:
             return {}
-        matrix = confusion_matrix(examples, head.labels)
-        extra: Dict[str, Any] = {"confusion": {head.component: matrix}}
-        if head.prefix is not None:
-            extra.update({f"{head.prefix}_{k}": v for k, v in weighted_scores(matrix).items()})
-        return extra
+        out = confidence_entries(head.prefix, *self._confidence_pairs(head, pipe, examples))
+        if head.info.get("exclusive"):
+            matrix = confusion_matrix(examples, head.labels)
+            out["confusion"] = {head.component: matrix}
+            if head.prefix is not None:
+                out.update({f"{head.prefix}_{k}": v for k, v in weighted_scores(matrix).items()})
+        return out
+
+    def _confidence_pairs(
+        self, head: Head, pipe: Any, examples: Sequence[Example]
+    ) -> Tuple[List[float], List[bool], List[float]]:
+        """(score, correct, uncalibrated score): exclusive: the best category's probability per
+        document with gold categories, correct if it is the gold one; multi-label: per annotated
+        (document, label), max(p, 1 - p), correct if p >= 0.5 agrees with gold."""
+        from .calibration import invert_calibration
+
+        labels = list(head.labels)
+        cal = getattr(pipe, "calibration", None)
+        annotated = [eg for eg in examples if has_gold_cats(eg, labels)]
+        if not annotated:
+            return [], [], []
+        probs = numpy.asarray(
+            [[eg.predicted.cats.get(lab, 0.0) for lab in labels] for eg in annotated]
+        )
+        gold = numpy.asarray(
+            [[eg.reference.cats.get(lab, -1.0) for lab in labels] for eg in annotated]
+        )
+        if head.info.get("exclusive"):
+            rows = gold.max(axis=1) == 1.0
+            probs, gold = probs[rows], gold[rows]
+            raw = invert_calibration(cal, probs)
+            correct = probs.argmax(axis=1) == gold.argmax(axis=1)
+            return probs.max(axis=1).tolist(), correct.tolist(), raw.max(axis=1).tolist()
+        mask = gold >= 0.0
+        p, g = probs[mask], gold[mask] > 0.5
+        raw = invert_calibration(cal, p)
+        return (
+            numpy.maximum(p, 1 - p).tolist(),
+            ((p >= 0.5) == g).tolist(),
+            numpy.maximum(raw, 1 - raw).tolist(),
+        )
+
+    def confidence(self, head: Head, doc: Doc) -> Optional[float]:
+        """Exclusive: 1 - the normalised entropy of the category distribution; multi-label: the
+        lowest 1 - binary entropy over the labels."""
+        p = numpy.asarray([doc.cats[lab] for lab in head.labels if lab in doc.cats], dtype="f8")
+        if not p.size:
+            return None
+        if head.info.get("exclusive"):
+            if p.size < 2 or p.sum() <= 0:
+                return 1.0
+            q = numpy.clip(p / p.sum(), 1e-12, 1.0)
+            return float(1.0 + (q * numpy.log(q)).sum() / numpy.log(p.size))
+        q = numpy.clip(p, 1e-12, 1 - 1e-12)
+        h = -(q * numpy.log(q) + (1 - q) * numpy.log(1 - q)) / numpy.log(2.0)
+        return float(1.0 - h.max())
+
+    def html_report(self, head: Head, scores: Dict[str, Any]) -> str:
+        return reliability_html(head, scores)
 
     def _title(self, head: Head) -> str:
         return "Categories" if head.prefix == "cats" else f"Categories: `{head.prefix}`"
@@ -246,14 +432,17 @@ class CategoriesKind(HeadKind):
             f"macro ROC AUC {pct(scores.get(f'{p}_macro_auc') or 0.0)}"
         )
         rows = prf_rows((scores.get(f"{p}_f_per_type") or {}).items())
-        return [f"## {self._title(head)}", line, markdown_table(["class", "P", "R", "F"], rows)]
+        table = markdown_table(["class", "P", "R", "F"], rows)
+        what = "documents" if head.info.get("exclusive") else "(document, label) decisions"
+        return [f"## {self._title(head)}", line, table] + confidence_sections(head, scores, what)
 
     def card_notes(self, head: Head, scores: Dict[str, Any]) -> List[str]:
         if not self._scored(head, scores):
             return []
         per_class = sorted(scores[f"{head.prefix}_f_per_type"].items())
         table = markdown_table(["Label", "P", "R", "F"], prf_rows(per_class))
-        return [f"### {self._title(head)} per class (dev)\n\n" + table]
+        notes = [f"### {self._title(head)} per class (dev)\n\n" + table]
+        return notes + confidence_card_note(head, scores, f"{self._title(head).lower()}")
 
     def summary(self, head: Head, scores: Dict[str, Any]) -> Optional[str]:
         if not self._scored(head, scores):
@@ -289,6 +478,14 @@ def weighted_scores(confusion: Dict[str, Any]) -> Dict[str, float]:
         weighted += f1 * gold / total
     accuracy = sum(matrix[i][i] for i in range(len(matrix))) / total
     return {"weighted_f": weighted, "accuracy": accuracy}
+
+
+def _entity_scores(doc: Doc) -> Dict[Tuple[int, int, str], float]:
+    """(start, end, label) -> calibrated score, from `doc.spans["ents_scored"]`."""
+    group = doc.spans.get("ents_scored")
+    if group is None or "scores" not in group.attrs:
+        return {}
+    return {(s.start, s.end, s.label_): float(v) for s, v in zip(group, group.attrs["scores"])}
 
 
 def confusion_matrix(examples: Sequence[Example], labels: Sequence[str]) -> Dict[str, Any]:

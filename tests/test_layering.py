@@ -17,6 +17,7 @@ TOOLING = (
     "spacy_beto.evaluation",
     "spacy_beto.mini",
     "spacy_beto.pretrain",
+    "spacy_beto.selection",
 )
 
 

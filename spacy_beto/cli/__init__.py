@@ -17,6 +17,7 @@ from ..distributed import cli as _distributed_cli  # noqa: E402,F401  (annotate-
 from . import (  # noqa: E402,F401
     annotate,
     build_mini,
+    calibrate,
     convert,
     importers,
     model_card,
@@ -25,6 +26,7 @@ from . import (  # noqa: E402,F401
     quantize,
     report,
     restore_labels,
+    select,
     test_eval,
     train_seeds,
 )

@@ -33,7 +33,11 @@ def build_card(
     heads = unique_scored(heads_from_scores(metrics) if heads is None else heads)
     keep = tuple(f"{head.prefix}_" for head in heads)
     performance = {
-        k: v for k, v in metrics.items() if isinstance(v, (int, float, dict)) and k.startswith(keep)
+        k: v
+        for k, v in metrics.items()
+        if isinstance(v, (int, float, dict))
+        and k.startswith(keep)
+        and not k.endswith("_confidence")  # reliability bins: in the notes as ECE and AUROC
     }
     notes = [f"### Transformer\n\nBuilt on `{transformer}`."]
     for head in heads:

@@ -21,8 +21,10 @@ def report_cli(
     gpu_id: int = typer.Option(-1, help="GPU id, -1 for CPU"),
     seed: int = typer.Option(0, help="Seed for choosing the displaCy samples"),
 ) -> None:
-    """Write metrics.json, report.md (P/R/F per entity type and class, confusion matrix) and
-    predictions.html (predictions next to gold), for every head of the pipeline."""
+    """Write metrics.json, report.md (P/R/F per entity type and class, confusion matrix, and the
+    confidence of scored heads: ECE before/after calibration, AUROC, precision/coverage at
+    0.5/0.7/0.9) and predictions.html (reliability diagrams, predictions next to gold), for
+    every head of the pipeline."""
     import spacy
     from spacy.util import registry
 
@@ -53,7 +55,7 @@ def report_cli(
     report = markdown_report(scores, title=title, heads=heads)
     (output_dir / "report.md").write_text(report, encoding="utf8")
     sample = random.Random(seed).sample(examples, min(n_samples, len(examples)))
-    page = displacy_page(sample, n_samples=n_samples, title=title, heads=heads)
+    page = displacy_page(sample, n_samples=n_samples, title=title, heads=heads, scores=scores)
     (output_dir / "predictions.html").write_text(page, encoding="utf8")
     summary = report_summary(scores, heads)
     msg.good(f"Wrote {output_dir}/metrics.json, report.md, predictions.html ({summary})")

@@ -1,13 +1,35 @@
-"""The `beto_ner` component: spaCy's transition-based entity recognizer on BETO features."""
+"""The `beto_ner` component: spaCy's transition-based entity recognizer on BETO features, with
+a probability for every entity.
 
-from typing import Any, Callable, Iterable, Optional
+Entities are decoded greedily, exactly as spaCy's `ner` does. With `entity_scores = true` (off
+by default; `python -m spacy_beto calibrate` turns it on in the pipeline it saves) the
+component also runs spaCy's beam search over the same transition model (`beam_parse`, width
+`score_beam_width`) and scores each greedy entity by its marginal probability in the beam
+(`EntityRecognizer.scored_ents`: the summed probability of the beam parses that contain the
+entity, with the same boundaries and label), mapped through the calibration fitted by
+`python -m spacy_beto calibrate` when there is one. Read the scores the spaCy way:
 
+* `doc.spans["ents_scored"]`: the entities of `doc.ents`, with `attrs["scores"]` (calibrated,
+  a float32 array aligned with the spans, as spaCy's `spancat` does) and `attrs["raw_scores"]`
+  (the beam marginals before calibration);
+* `ent._.score` for any span of `doc.ents` (None if the doc was not scored);
+* `doc.spans["ents_candidates"]`: other spans the beam gave at least `candidate_threshold`
+  (raw marginal), with their `attrs["scores"]`, for review tools.
+"""
+
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+
+import numpy
 from spacy.language import Language
 from spacy.pipeline import EntityRecognizer
+from spacy.tokens import Doc, Span, SpanGroup
 from spacy.training import Example
+from spacy.vocab import Vocab
 from thinc.api import Config, Model
 
 from .._compat import TransitionSystem
+from ..calibration import Calibration, apply_calibration, check_calibration, fit_platt
+from ..errors import BetoConfigError
 from .labels import check_labels_in_data
 from .listener import LISTENER_CONFIG_STR
 
@@ -27,8 +49,260 @@ nO = null
 DEFAULT_NER_MODEL = Config().from_str(DEFAULT_NER_CONFIG_STR)["model"]
 
 
+def _beam_batch(moves: TransitionSystem, states: List[Any], width: int) -> Any:
+    """A beam of `width` over the parse states (no gold, density 0).
+
+    COMPAT: spaCy's private `_parser_internals._beam_utils.BeamBatch`, as `Parser.beam_parse`
+    builds it (spaCy 3.8). To move into `_compat.py`.
+    """
+    from spacy.pipeline._parser_internals._beam_utils import BeamBatch
+
+    return BeamBatch(moves, states, None, width, density=0.0)
+
+
+def biluo_tags(doc: Doc) -> List[str]:
+    """The BILUO action name of each token for the doc's entities (O outside)."""
+    tags = ["O"] * len(doc)
+    for ent in doc.ents:
+        if len(ent) == 1:
+            tags[ent.start] = f"U-{ent.label_}"
+            continue
+        tags[ent.start] = f"B-{ent.label_}"
+        for i in range(ent.start + 1, ent.end - 1):
+            tags[i] = f"I-{ent.label_}"
+        tags[ent.end - 1] = f"L-{ent.label_}"
+    return tags
+
+
+SCORE_METHODS = ("greedy", "beam")
+SCORED_KEY = "ents_scored"
+CANDIDATES_KEY = "ents_candidates"
+EntScores = Dict[Tuple[int, int, str], float]
+
+
+def entity_score(span: Span) -> Optional[float]:
+    """The (calibrated) score of an entity from `doc.spans["ents_scored"]`, None if absent."""
+    group = span.doc.spans.get(SCORED_KEY)
+    if group is None:
+        return None
+    scores = group.attrs.get("scores")
+    for i, other in enumerate(group):
+        if (other.start, other.end, other.label) == (span.start, span.end, span.label):
+            return None if scores is None else float(scores[i])
+    return None
+
+
+if not Span.has_extension("score"):
+    Span.set_extension("score", getter=entity_score)
+
+
+class ScoredStates(list):
+    """The parse states of a batch (a list, as spaCy's greedy `predict` returns), carrying the
+    beam's entity marginals of each doc in `entity_scores`."""
+
+    entity_scores: List[EntScores]
+
+
 class BetoEntityRecognizer(EntityRecognizer):
-    """spaCy's entity recognizer; labels given in the config must occur in the data."""
+    """spaCy's entity recognizer with entity scores (see the module docstring); labels given in
+    the config must occur in the data.
+
+    `entity_scores`, `score_beam_width`, `candidate_threshold` are the factory settings;
+    `cfg["calibration"]` is the Platt map fitted by `calibrate` (None: raw beam marginals)."""
+
+    def __init__(
+        self,
+        vocab: Vocab,
+        model: Model,
+        name: str = "ner",
+        moves: Optional[TransitionSystem] = None,
+        *,
+        entity_scores: bool = False,
+        score_method: str = "greedy",
+        score_beam_width: int = 8,
+        candidate_threshold: float = 0.1,
+        **kwargs: Any,
+    ) -> None:
+        if score_method not in SCORE_METHODS:
+            raise BetoConfigError(
+                f"Component '{name}': score_method = {score_method!r} is not one of "
+                f"{', '.join(SCORE_METHODS)}."
+            )
+        if score_beam_width < 2:
+            raise BetoConfigError(
+                f"Component '{name}': score_beam_width = {score_beam_width}; give at least 2 "
+                f"(a beam of 1 is the greedy parse and scores every entity 1.0), or set "
+                f"entity_scores = false."
+            )
+        if not 0.0 < candidate_threshold <= 1.0:
+            raise BetoConfigError(
+                f"Component '{name}': candidate_threshold = {candidate_threshold} must be in "
+                f"(0, 1]."
+            )
+        super().__init__(vocab, model, name, moves, **kwargs)
+        self.entity_scores = entity_scores
+        self.score_method = score_method
+        self.score_beam_width = score_beam_width
+        self.candidate_threshold = candidate_threshold
+        self.cfg.setdefault("calibration", None)
+
+    @property
+    def calibration(self) -> Optional[Calibration]:
+        return check_calibration(self.cfg.get("calibration"), component=self.name)
+
+    def set_calibration(self, calibration: Optional[Calibration]) -> None:
+        self.cfg["calibration"] = check_calibration(calibration, component=self.name)
+
+    def predict(self, docs: Iterable[Doc]) -> Any:
+        """Greedy parse states (spaCy's decoder); with `entity_scores`, a `ScoredStates` list that
+        also holds each doc's beam marginals."""
+        docs = [docs] if isinstance(docs, Doc) else list(docs)
+        states = super().predict(docs)
+        if (
+            not self.entity_scores
+            or self.score_method != "beam"
+            or not any(len(doc) for doc in docs)
+        ):
+            return states
+        beams = self._normalized_beam_parse(docs)
+        scored = ScoredStates(states)
+        scored.entity_scores = [dict(d) for d in self.scored_ents(beams)]
+        return scored
+
+    def _normalized_beam_parse(self, docs: List[Doc]) -> List[Any]:
+        """spaCy's `Parser.beam_parse`, with each step's action scores log-softmax normalised
+        before the beam adds them up: a parse's score is then the sum of its actions' log
+        probabilities, comparable across states (spaCy sums the raw scores, whose offset
+        differs from state to state, so its beam probabilities are close to 0 or 1)."""
+        batch = _beam_batch(self.moves, self.moves.init_batch(docs), self.score_beam_width)
+        model = self.model.predict(docs)
+        ops = self.model.ops
+        while not batch.is_done:
+            states = batch.get_unfinished_states()
+            if not states:
+                break
+            scores = model.predict(states)
+            scores = (
+                scores
+                - ops.xp.log(
+                    ops.xp.exp(scores - scores.max(1, keepdims=True)).sum(1, keepdims=True)
+                )
+                - scores.max(1, keepdims=True)
+            )
+            batch.advance(ops.as_contig(scores.astype("f")))
+        model.clear_memory()
+        return list(batch)
+
+    def _greedy_path_scores(self, docs: List[Doc]) -> List[EntScores]:
+        """Replay each doc's greedy entities (its BILUO tags) through the transition model and
+        score each entity by the product of its actions' probabilities, each a softmax over
+        the actions valid at that step (inside an entity of label X: I-X, L-X; outside: O,
+        U-*, and B-* unless at the last token). Single-token alternatives the model gave at
+        least `candidate_threshold` (U-X where it chose otherwise) are returned too."""
+        out: List[EntScores] = [{} for _ in docs]
+        todo = [i for i, doc in enumerate(docs) if len(doc)]
+        if not todo:
+            return out
+        names = [self.moves.get_class_name(i) for i in range(self.moves.n_moves)]
+        index = {name: i for i, name in enumerate(names)}
+        begin = numpy.asarray([n.startswith("B-") for n in names])
+        outside = numpy.asarray(
+            [n == "O" or (n.startswith(("B-", "U-")) and len(n) > 2) for n in names]
+        )
+        inside: Dict[str, numpy.ndarray] = {}
+        for name in names:
+            if name.startswith("B-"):
+                label = name[2:]
+                mask = numpy.zeros(len(names), dtype=bool)
+                mask[[index.get(f"I-{label}", 0), index.get(f"L-{label}", 0)]] = True
+                inside[label] = mask
+        sub = [docs[i] for i in todo]
+        tags = [biluo_tags(doc) for doc in sub]
+        step_model = self.model.predict(sub)
+        states = self.moves.init_batch(sub)
+        logp = [numpy.zeros(len(doc)) for doc in sub]
+        label_at = [""] * len(sub)  # label of the open entity, "" outside
+        active = [(state, j) for j, state in enumerate(states) if not state.is_final()]
+        while active:
+            scores = self.model.ops.to_numpy(step_model.predict([st for st, _ in active]))
+            for row, (state, j) in enumerate(active):
+                i = state.B(0)
+                tag = tags[j][i]
+                if label_at[j]:
+                    mask = inside[label_at[j]].copy()
+                else:
+                    mask = outside & ~begin if i == len(sub[j]) - 1 else outside.copy()
+                taken = index[tag]
+                mask[taken] = True
+                valid = scores[row][mask]
+                top = valid.max()
+                log_z = top + numpy.log(numpy.exp(valid - top).sum())
+                logp[j][i] = scores[row][taken] - log_z
+                if not label_at[j]:
+                    for k in numpy.flatnonzero(mask):
+                        alt = names[k]
+                        if k != taken and alt.startswith("U-"):
+                            p = float(numpy.exp(scores[row][k] - log_z))
+                            if p >= self.candidate_threshold:
+                                out[todo[j]][(i, i + 1, alt[2:])] = p
+                self.moves.apply_transition(state, tag)
+                label_at[j] = tag[2:] if tag[:2] in ("B-", "I-") else ""
+            active = [(st, j) for st, j in active if not st.is_final()]
+        step_model.clear_memory()
+        for j, doc in enumerate(sub):
+            for ent in doc.ents:
+                p = float(numpy.exp(logp[j][ent.start : ent.end].sum()))
+                out[todo[j]][(ent.start, ent.end, ent.label_)] = p
+        return out
+
+    def set_annotations(self, docs: Iterable[Doc], states_or_beams: Any) -> None:
+        """spaCy's annotations, then `doc.spans["ents_scored"]` and `["ents_candidates"]`."""
+        docs = list(docs)
+        super().set_annotations(docs, states_or_beams)
+        per_doc = getattr(states_or_beams, "entity_scores", None)
+        if per_doc is None and self.entity_scores and self.score_method == "greedy":
+            per_doc = self._greedy_path_scores(docs)
+        if per_doc is None:
+            return
+        cal = self.calibration
+        for doc, marginals in zip(docs, per_doc):
+            ents = list(doc.ents)
+            raw = numpy.asarray(
+                [marginals.get((e.start, e.end, e.label_), 0.0) for e in ents], dtype="f4"
+            )
+            group = SpanGroup(doc, name=SCORED_KEY, spans=ents)
+            group.attrs["raw_scores"] = raw
+            group.attrs["scores"] = apply_calibration(cal, raw).astype("f4")
+            doc.spans[SCORED_KEY] = group
+            chosen = {(e.start, e.end, e.label_) for e in ents}
+            others = sorted(
+                (key for key, p in marginals.items() if p >= self.candidate_threshold),
+                key=lambda key: (key[0], key[1], key[2]),
+            )
+            others = [key for key in others if key not in chosen]
+            spans = [Span(doc, start, end, label=label) for start, end, label in others]
+            cand = SpanGroup(doc, name=CANDIDATES_KEY, spans=spans)
+            cand_raw = numpy.asarray([marginals[key] for key in others], dtype="f4")
+            cand.attrs["raw_scores"] = cand_raw
+            cand.attrs["scores"] = apply_calibration(cal, cand_raw).astype("f4")
+            doc.spans[CANDIDATES_KEY] = cand
+
+    def fit_calibration(self, examples: Iterable[Example]) -> Dict[str, Any]:
+        """Fit Platt scaling of the entity scores on examples whose `predicted` docs this
+        component annotated: each predicted entity is correct if a gold entity has the same
+        characters and label. Examples without gold entity annotation are skipped. Sets
+        `cfg["calibration"]` and returns {"calibration", "raw", "correct"} (the fitting data).
+        Raises BetoConfigError if there is nothing to fit on."""
+        raw, correct = entity_confidence_pairs(examples, component=self.name)
+        if not raw:
+            raise BetoConfigError(
+                f"Component '{self.name}': no predicted entity in documents with gold entities "
+                f"to calibrate on. Give a .spacy set with entity annotation (and, with "
+                f"entity_scores = false, turn entity_scores on)."
+            )
+        cal = fit_platt(raw, correct)
+        self.set_calibration(cal)
+        return {"calibration": cal, "raw": raw, "correct": correct}
 
     def initialize(
         self,
@@ -49,6 +323,26 @@ class BetoEntityRecognizer(EntityRecognizer):
         super().initialize(get_examples, nlp=nlp, labels=labels)
 
 
+def entity_confidence_pairs(
+    examples: Iterable[Example], *, component: str = "ner"
+) -> Tuple[List[float], List[bool]]:
+    """(raw score, correct) of every scored predicted entity, over the examples with gold
+    entity annotation (the others are missing, as in scoring)."""
+    raw: List[float] = []
+    correct: List[bool] = []
+    for eg in examples:
+        if not eg.reference.has_annotation("ENT_IOB"):
+            continue
+        group = eg.predicted.spans.get(SCORED_KEY)
+        if group is None:
+            continue
+        gold = {(e.start_char, e.end_char, e.label_) for e in eg.reference.ents}
+        for span, score in zip(group, group.attrs["raw_scores"]):
+            raw.append(float(score))
+            correct.append((span.start_char, span.end_char, span.label_) in gold)
+    return raw, correct
+
+
 @Language.factory(
     "beto_ner",
     assigns=["doc.ents", "token.ent_iob", "token.ent_type"],
@@ -58,6 +352,10 @@ class BetoEntityRecognizer(EntityRecognizer):
         "update_with_oracle_cut_size": 100,
         "incorrect_spans_key": None,
         "scorer": {"@scorers": "spacy.ner_scorer.v1"},
+        "entity_scores": False,
+        "score_method": "greedy",
+        "score_beam_width": 8,
+        "candidate_threshold": 0.1,
     },
     default_score_weights={
         "ents_f": 1.0,
@@ -75,10 +373,26 @@ def make_beto_ner(
     update_with_oracle_cut_size: int,
     incorrect_spans_key: Optional[str],
     scorer: Optional[Callable],
+    entity_scores: bool,
+    score_method: str,
+    score_beam_width: int,
+    candidate_threshold: float,
 ) -> EntityRecognizer:
     """Create an entity recognizer (labels from the training data, e.g. PER/ORG/LOC/MISC) that
     listens to the preceding BETO transformer. Documents without entity annotation count as
-    missing, in the loss and in scoring."""
+    missing, in the loss and in scoring.
+
+    entity_scores: score every entity (beam marginals, calibrated once `calibrate` has run):
+        `doc.spans["ents_scored"].attrs["scores"]` and `ent._.score`. Entities are unchanged.
+        Off by default, so the default stays as fast as before: scoring runs the transition
+        model a second time (benchmarks/calibration.md: the beam cost 23-34 % of CPU words/s
+        with the mini encoder; the greedy method's cost was below the noise of a loaded
+        machine). `calibrate` turns it on in the pipeline it saves.
+    score_method: "greedy" (default): the product of the entity's action probabilities along
+        the greedy parse; "beam": the entity's marginal in a beam of `score_beam_width` (>= 2).
+        Measured side by side in benchmarks/calibration.md.
+    candidate_threshold: spans the model nearly chose, with a raw marginal at least this, go to
+        `doc.spans["ents_candidates"]`."""
     return BetoEntityRecognizer(
         nlp.vocab,
         model,
@@ -87,4 +401,8 @@ def make_beto_ner(
         update_with_oracle_cut_size=update_with_oracle_cut_size,
         incorrect_spans_key=incorrect_spans_key,
         scorer=scorer,
+        entity_scores=entity_scores,
+        score_method=score_method,
+        score_beam_width=score_beam_width,
+        candidate_threshold=candidate_threshold,
     )

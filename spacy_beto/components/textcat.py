@@ -18,8 +18,16 @@ from thinc.api import Config, Model
 from thinc.types import Floats2d
 
 from .._compat import textcat_exclusive_error, textcat_value_error
+from ..calibration import (
+    Calibration,
+    apply_calibration,
+    check_calibration,
+    fit_platt,
+    fit_temperature,
+)
 from ..errors import BetoConfigError
 from ..heads import check_score_keys
+from ..scoring import has_gold_cats
 from .labels import check_labels_in_data
 from .listener import LISTENER_CONFIG_STR
 
@@ -89,6 +97,7 @@ class BetoTextCategorizer(TextCategorizer):
         self.cfg["multi_label"] = multi_label
         self.cfg["class_weighting"] = class_weighting
         self.cfg["class_weights"] = {}
+        self.cfg["calibration"] = None
 
     @property
     def multi_label(self) -> bool:
@@ -97,6 +106,51 @@ class BetoTextCategorizer(TextCategorizer):
     @property
     def support_missing_values(self) -> bool:
         return True
+
+    @property
+    def calibration(self) -> Optional[Calibration]:
+        return check_calibration(self.cfg.get("calibration"), component=self.name)
+
+    def set_calibration(self, calibration: Optional[Calibration]) -> None:
+        self.cfg["calibration"] = check_calibration(calibration, component=self.name)
+
+    def set_annotations(self, docs: Iterable[Doc], scores: Floats2d) -> None:
+        """Write the (calibrated, if `calibrate` has run) scores to `doc.cats`."""
+        cal = self.calibration
+        if cal is not None:
+            calibrated = apply_calibration(cal, self.model.ops.to_numpy(scores))
+            scores = cast(Floats2d, calibrated.astype("f4"))
+        super().set_annotations(docs, scores)
+
+    def fit_calibration(self, examples: Iterable[Example]) -> Dict[str, object]:
+        """Fit the calibration on examples whose `predicted` docs hold this component's raw
+        scores (run with `set_calibration(None)`), over the examples with gold categories of
+        this component. Sets `cfg["calibration"]`; returns {"calibration", "probs", "gold"}.
+        Raises BetoConfigError if no example has gold categories."""
+        labels = list(self.labels)
+        annotated = [eg for eg in examples if has_gold_cats(eg, labels)]
+        if not annotated or not labels:
+            raise BetoConfigError(
+                f"Component '{self.name}': no document with gold categories "
+                f"({', '.join(labels) or 'no labels'}) to calibrate on. Give a .spacy set with "
+                f"this classifier's categories."
+            )
+        probs = numpy.asarray(
+            [[eg.predicted.cats.get(label, 0.0) for label in labels] for eg in annotated],
+            dtype="f8",
+        )
+        gold = numpy.asarray(
+            [[eg.reference.cats.get(label, -1.0) for label in labels] for eg in annotated],
+            dtype="f8",
+        )
+        if self.multi_label:
+            mask = gold >= 0.0
+            cal = fit_platt(probs[mask], gold[mask] > 0.5)
+        else:
+            rows = gold.max(axis=1) == 1.0  # a document whose gold class is one of ours
+            cal = fit_temperature(probs[rows], gold[rows].argmax(axis=1))
+        self.set_calibration(cal)
+        return {"calibration": cal, "probs": probs, "gold": gold}
 
     def initialize(
         self,

@@ -47,10 +47,10 @@ def evaluate_pipeline(nlp: Language, examples: List[Example]) -> Dict[str, Any]:
     for head in pipeline_heads(nlp):
         extra = head.kind.evaluate(head, nlp.get_pipe(head.component), examples)
         for key, value in extra.items():
-            if isinstance(value, dict):
-                scores.setdefault(key, {}).update(value)
+            if isinstance(value, dict) and isinstance(scores.get(key), dict):
+                scores[key].update(value)  # "confusion": one entry per component
             else:
-                scores[key] = value
+                scores[key] = value  # e.g. ents_ece, cats_confidence
     return scores
 
 
@@ -121,11 +121,18 @@ def displacy_page(
     title: str,
     heads: Optional[Sequence[Head]] = None,
     groups: Sequence[Tuple[str, Sequence[str]]] = (),
+    scores: Optional[Dict[str, Any]] = None,
 ) -> str:
     """An HTML page with each head's predictions next to the gold annotation (displaCy
     entities, the best category of each classifier, ...). Give the pipeline's `heads`, or
-    `groups` (each text classifier's labels) for entities and categories."""
+    `groups` (each text classifier's labels) for entities and categories. With `scores`, each
+    head's report fragment (reliability diagrams) heads the page."""
     heads = _heads_for_groups(groups) if heads is None else heads
+    top = (
+        "".join(head.kind.html_report(head, scores) for head in unique_scored(heads))
+        if scores
+        else ""
+    )
     blocks = []
     for i, eg in enumerate(examples[:n_samples]):
         cells = [
@@ -137,7 +144,7 @@ def displacy_page(
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
         "<style>td{vertical-align:top;border-bottom:1px solid #ddd;padding:8px;max-width:48em}"
         "</style></head><body>"
-        f"<h1>{html.escape(title)}</h1><table>{''.join(blocks)}</table></body></html>"
+        f"<h1>{html.escape(title)}</h1>{top}<table>{''.join(blocks)}</table></body></html>"
     )
 
 
