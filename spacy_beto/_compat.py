@@ -23,6 +23,7 @@ from thinc.model import Model
 __all__ = [
     "TEXTCAT_HOOKS",
     "TransitionSystem",
+    "beam_batch",
     "clear_listener",
     "hf_objects",
     "pytorch_wrapper_forward",
@@ -113,3 +114,14 @@ def quantize_dynamic_int8(module: Any) -> Any:
         for category, message in _QUANTIZATION_DEPRECATIONS:
             warnings.filterwarnings("ignore", message=message, category=category)
         return torch.ao.quantization.quantize_dynamic(module, {torch.nn.Linear}, dtype=torch.qint8)
+
+
+def beam_batch(moves: Any, states: Any, width: int) -> Any:
+    """A beam of `width` over parse states, without gold and with density 0 (entity scores).
+
+    spaCy: the private `_parser_internals._beam_utils.BeamBatch(moves, states, golds, width,
+    density=...)`, built as `Parser.beam_parse` builds it (spaCy 3.8).
+    """
+    from spacy.pipeline._parser_internals._beam_utils import BeamBatch
+
+    return BeamBatch(moves, states, None, width, density=0.0)

@@ -233,6 +233,20 @@ def test_quantize_dynamic_int8_without_warnings():
     check_quantize_dynamic()
 
 
+def check_beam_batch() -> None:
+    nlp = spacy.blank("es")
+    ner = nlp.add_pipe("ner")
+    ner.add_label("PER")
+    nlp.initialize()
+    docs = [nlp.make_doc("Juan vive en Madrid")]
+    beams = _compat.beam_batch(ner.moves, ner.moves.init_batch(docs), 4)
+    assert len(beams) == 1 and not beams.is_done
+
+
+def test_beam_batch_builds_a_beam_over_parse_states():
+    check_beam_batch()
+
+
 # A changed upstream fails the check for it.
 
 

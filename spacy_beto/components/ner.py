@@ -27,7 +27,7 @@ from spacy.training import Example
 from spacy.vocab import Vocab
 from thinc.api import Config, Model
 
-from .._compat import TransitionSystem
+from .._compat import TransitionSystem, beam_batch
 from ..calibration import Calibration, apply_calibration, check_calibration, fit_platt
 from ..errors import BetoConfigError
 from .labels import check_labels_in_data
@@ -47,17 +47,6 @@ nO = null
     + LISTENER_CONFIG_STR
 )
 DEFAULT_NER_MODEL = Config().from_str(DEFAULT_NER_CONFIG_STR)["model"]
-
-
-def _beam_batch(moves: TransitionSystem, states: List[Any], width: int) -> Any:
-    """A beam of `width` over the parse states (no gold, density 0).
-
-    COMPAT: spaCy's private `_parser_internals._beam_utils.BeamBatch`, as `Parser.beam_parse`
-    builds it (spaCy 3.8). To move into `_compat.py`.
-    """
-    from spacy.pipeline._parser_internals._beam_utils import BeamBatch
-
-    return BeamBatch(moves, states, None, width, density=0.0)
 
 
 def biluo_tags(doc: Doc) -> List[str]:
@@ -174,7 +163,7 @@ class BetoEntityRecognizer(EntityRecognizer):
         before the beam adds them up: a parse's score is then the sum of its actions' log
         probabilities, comparable across states (spaCy sums the raw scores, whose offset
         differs from state to state, so its beam probabilities are close to 0 or 1)."""
-        batch = _beam_batch(self.moves, self.moves.init_batch(docs), self.score_beam_width)
+        batch = beam_batch(self.moves, self.moves.init_batch(docs), self.score_beam_width)
         model = self.model.predict(docs)
         ops = self.model.ops
         while not batch.is_done:
