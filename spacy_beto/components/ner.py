@@ -1,20 +1,26 @@
 """The `beto_ner` component: spaCy's transition-based entity recognizer on BETO features, with
 a probability for every entity.
 
-Entities are decoded greedily, exactly as spaCy's `ner` does. With `entity_scores = true` (off
-by default; `python -m spacy_beto calibrate` turns it on in the pipeline it saves) the
-component also runs spaCy's beam search over the same transition model (`beam_parse`, width
-`score_beam_width`) and scores each greedy entity by its marginal probability in the beam
-(`EntityRecognizer.scored_ents`: the summed probability of the beam parses that contain the
-entity, with the same boundaries and label), mapped through the calibration fitted by
-`python -m spacy_beto calibrate` when there is one. Read the scores the spaCy way:
+Entities are decoded greedily, exactly as spaCy's `ner` does: scores never change them. With
+`entity_scores = true` (off by default; `python -m spacy_beto calibrate` turns it on in the
+pipeline it saves) each entity also gets a probability:
+
+* `score_method = "greedy"` (default): the greedy parse is replayed through the transition
+  model; an entity's score is the product of the probabilities of its actions, each a softmax
+  over the actions valid at that step (AUROC 0.82 on CoNLL-2002 dev, benchmarks/calibration.md);
+* `score_method = "beam"`: its marginal probability in spaCy's beam search over the same model
+  (width `score_beam_width`): the summed probability of the beam parses that contain it;
+
+mapped through the calibration fitted by `python -m spacy_beto calibrate` when there is one.
+Read the scores the spaCy way:
 
 * `doc.spans["ents_scored"]`: the entities of `doc.ents`, with `attrs["scores"]` (calibrated,
   a float32 array aligned with the spans, as spaCy's `spancat` does) and `attrs["raw_scores"]`
-  (the beam marginals before calibration);
+  (before calibration);
 * `ent._.score` for any span of `doc.ents` (None if the doc was not scored);
-* `doc.spans["ents_candidates"]`: other spans the beam gave at least `candidate_threshold`
-  (raw marginal), with their `attrs["scores"]`, for review tools.
+* `doc.spans["ents_candidates"]`: other spans scored at least `candidate_threshold` (raw; the
+  greedy method proposes single-token alternatives only), with their `attrs["scores"]`, for
+  review tools.
 """
 
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
