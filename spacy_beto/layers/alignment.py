@@ -17,9 +17,10 @@ is aligned to the [CLS] piece of each window that contains it: it sees its windo
 Whitespace tokens keep no pieces, as in spacy-transformers.
 """
 
-from typing import Callable, List, Tuple, cast
+from typing import Any, Callable, List, Tuple, cast
 
 import numpy
+import torch
 from spacy.tokens import Doc
 from spacy_transformers.data_classes import FullTransformerBatch, WordpieceBatch
 from thinc.api import Model
@@ -34,6 +35,8 @@ from .._compat import (
     truncate_oversize_splits,
 )
 from .fast_align import doc_texts, fast_alignment
+
+_HALF = (torch.bfloat16, torch.float16)
 
 
 def align_dropped_tokens(batch: FullTransformerBatch) -> FullTransformerBatch:
@@ -81,6 +84,21 @@ def align_dropped_tokens(batch: FullTransformerBatch) -> FullTransformerBatch:
     return batch
 
 
+def fp32_outputs(model_output: Any) -> Any:
+    """The encoder's outputs with bf16/fp16 tensors cast to fp32, once per batch: the heads
+    (and CuPy, which has no bf16) compute in fp32 (`beto_transformer`'s `precision`)."""
+    for key, value in list(model_output.items()):
+        if isinstance(value, torch.Tensor) and value.dtype in _HALF:
+            model_output[key] = value.float()
+        elif isinstance(value, tuple) and any(
+            isinstance(t, torch.Tensor) and t.dtype in _HALF for t in value
+        ):
+            model_output[key] = tuple(
+                t.float() if isinstance(t, torch.Tensor) and t.dtype in _HALF else t for t in value
+            )
+    return model_output
+
+
 def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[FullTransformerBatch, Callable]:
     """spacy-transformers' forward pass (transformer_model.forward) with the alignment computed
     by `fast_alignment`, window texts sliced from each `doc.text`, and dropped tokens aligned
@@ -103,6 +121,8 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[FullTransfor
         align = get_alignment(flat_spans, wordpieces.strings, tokenizer.all_special_tokens)
     wordpieces, align = truncate_oversize_splits(wordpieces, align, tokenizer.model_max_length)
     model_output, bp_tensors = transformer(wordpieces, is_train)
+    if not is_train:
+        model_output = fp32_outputs(model_output)
     if logger is not None:
         log_gpu_memory(logger, "after forward")
     output = FullTransformerBatch(
