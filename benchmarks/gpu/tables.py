@@ -34,7 +34,7 @@ def speed_table(result: Dict, title: str) -> List[str]:
 
 def main(out: Path) -> None:
     lines = ["# issue 12 phase 2, GPU run", ""]
-    env = out / "env.txt"
+    env = out / "steps.log"
     if env.exists():
         lines += ["```", env.read_text(encoding="utf8").strip(), "```", ""]
     for name, title in (("sweep.json", "Sweep (batch sizes)"), ("gpu.json", "Table")):
@@ -44,7 +44,7 @@ def main(out: Path) -> None:
                 lines += speed_table(json.loads(path.read_text(encoding="utf8")), title)
             except (ValueError, KeyError) as err:
                 lines += [f"{name}: unreadable ({err})", ""]
-    for name in ("agreement.json", "agreement-random.json"):
+    for name in ("agreement.json",):
         path = out / name
         if path.exists():
             res = json.loads(path.read_text(encoding="utf8"))

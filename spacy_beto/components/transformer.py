@@ -76,6 +76,19 @@ strip_accents = false
 DEFAULT_CONFIG = Config().from_str(DEFAULT_CONFIG_STR)
 
 
+def _no_cudnn_attention() -> Any:
+    """Scaled-dot-product attention without the cuDNN backend, which torch picks for fp16/bf16
+    inputs on Hopper GPUs and which builds an execution plan for every new input shape: on an
+    H200, (a) with mixed precision spent 1.6 of 3.4 profiled seconds in
+    `aten::_cudnn_attention_forward` (fp32, which runs the memory-efficient kernel: none;
+    benchmarks/speed.md). Windows of ever-changing lengths make every batch a new shape."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel(
+        [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
+    )
+
+
 class BetoTransformer(Transformer):
     """spacy-transformers' Transformer that verifies BETO's tokenizer conventions on init and
     load, and at inference runs the encoder under `torch.inference_mode()` on windows grouped
@@ -207,7 +220,8 @@ class BetoTransformer(Transformer):
         configured `precision` (weights cast once; outputs fp32 for the heads)."""
         self._apply_precision()
         mode = torch.inference_mode() if self.inference_mode else contextlib.nullcontext()
-        with mode:
+        attention = _no_cudnn_attention() if self.on_gpu() else contextlib.nullcontext()
+        with mode, attention:
             return super().predict(docs)
 
     def _torch_module(self) -> Optional[torch.nn.Module]:
