@@ -145,7 +145,7 @@ class BetoTransformer(Transformer):
             model,
             set_extra_annotations,
             name=name,
-            max_batch_items=max_batch_items,
+            max_batch_items=cast(int, max_batch_items),  # None: by device (batch_items)
         )
         self.inference_mode = inference_mode
         self.quantize = quantize
@@ -345,7 +345,7 @@ class BetoTransformer(Transformer):
         # fitted to the configured value); verify() checks it against the model.
         if configured_max_length is not None:
             self.model.attrs["max_length"] = configured_max_length
-        self.cfg["max_batch_items"] = configured_batch_items
+        self.cfg["max_batch_items"] = cast(Any, configured_batch_items)
         self.model.attrs["beto_precision"] = "fp32"  # the loaded weights are fp32
         self.group_items = self._group_items
         if self.trf_model.transformer is not None:
