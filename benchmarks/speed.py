@@ -53,6 +53,11 @@ NAMES = {
     "a64": "(a), nlp.pipe(batch_size=64): fewer windows sorted together",
     "aw256": "(a), windows of 256 tokens, stride 224 (a training-time choice)",
     "a-keep": "(a), keep_trf_data",
+    "ap": "(a), prefetch on (next batch encoded in a background thread)",
+    "an": "(a), prefetch off",
+    "abf": "(a), encoder in bf16 (precision = bf16, weights cast once)",
+    "ah": "(a), encoder in fp16 (precision = fp16, weights cast once)",
+    "acpu": "(a) with the CPU defaults (max_batch_items 4,096, length groups 4,096), no prefetch",
     "b": "spaCy quickstart trf",
     "c": "HF pipelines (tok+seq cls)",
     "d": "bare encoder (limit)",
@@ -72,6 +77,11 @@ LEVERS_OFF = {
     "a16k": {"max_batch_items": 16384},
     "a64": {"pipe_batch_size": 64},
     "a-keep": {"keep_trf_data": True},
+    "ap": {"prefetch": True},
+    "an": {"prefetch": False},
+    "abf": {"precision": "bf16"},
+    "ah": {"precision": "fp16"},
+    "acpu": {"max_batch_items": 4096, "group_items": 4096, "prefetch": False},
 }
 # Variants of (a) built from a changed config: they change outputs, so they are a choice made
 # before training, measured here for what they would pay.
@@ -298,9 +308,14 @@ def build_a(model_dir: Path, overrides: Optional[Dict] = None):
     import spacy
     from thinc.api import Config
 
+    # max_batch_items null: by device (4,096 on CPU as in the shipped config, 16,384 on GPU).
     config = Config().from_disk(
         ROOT / "configs" / "beto.cfg",
-        overrides={"paths.transformer": str(model_dir), **(overrides or {})},
+        overrides={
+            "paths.transformer": str(model_dir),
+            "components.transformer.max_batch_items": None,
+            **(overrides or {}),
+        },
     )
     nlp = spacy.util.load_model_from_config(config, auto_fill=True)
     _add_labels(nlp)
@@ -482,7 +497,7 @@ def build_runner(name: str, model_dir: Path, args: Dict) -> Callable:
         off = {k: v for k, v in LEVERS_OFF.get(base, {}).items() if k != "pipe_batch_size"}
         if off.pop("keep_trf_data", False):
             nlp.remove_pipe("doc_cleaner")  # doc._.trf_data stays on the docs
-        for setting in ("inference_mode", "group_items"):
+        for setting in ("inference_mode", "group_items", "prefetch", "precision"):
             if setting in off:
                 setattr(trf, setting, off.pop(setting))
         trf.cfg.update(off)  # max_batch_items

@@ -13,8 +13,16 @@ from spacy.errors import Errors
 # spaCy: the transition system type of `moves` in the ner factory (spaCy's own factory uses it).
 from spacy.pipeline._parser_internals.transition_system import TransitionSystem
 
-# spacy-transformers: TransformerModel's forward (docs -> FullTransformerBatch) that we wrap.
+# spacy-transformers: the pieces of TransformerModel's forward (transformer_model.forward) that
+# layers/alignment.py re-assembles with a vectorised alignment (tests/test_upstream_contract.py
+# compares the two forwards' FullTransformerBatch): tokenization of the window texts, the
+# string-based alignment (used when the tokenizer gives no offsets), the split of windows longer
+# than the model's limit, the cache flush and the GPU-memory / batch-size logging.
+from spacy_transformers.align import get_alignment
 from spacy_transformers.layers.transformer_model import forward as transformer_model_forward
+from spacy_transformers.layers.transformer_model import huggingface_tokenize
+from spacy_transformers.truncate import truncate_oversize_splits
+from spacy_transformers.util import log_batch_size, log_gpu_memory, maybe_flush_pytorch_cache
 
 # thinc: PyTorchWrapper's forward, which HFWrapper (the HF encoder layer) runs by default.
 from thinc.layers.pytorchwrapper import forward as pytorch_wrapper_forward
@@ -25,7 +33,12 @@ __all__ = [
     "TransitionSystem",
     "beam_batch",
     "clear_listener",
+    "get_alignment",
     "hf_objects",
+    "huggingface_tokenize",
+    "log_batch_size",
+    "log_gpu_memory",
+    "maybe_flush_pytorch_cache",
     "pytorch_wrapper_forward",
     "quantize_dynamic_int8",
     "replace_torch_module",
@@ -34,6 +47,7 @@ __all__ = [
     "textcat_value_error",
     "torch_module",
     "transformer_model_forward",
+    "truncate_oversize_splits",
 ]
 
 # spaCy: TextCategorizer.initialize/update/rehearse call these private methods, which

@@ -4,8 +4,12 @@ Each setting leaves entities and categories unchanged. Settings are changed on p
 from `saved_pipeline` (through `config={...}`), never on the shared `trained_nlp`.
 """
 
+import threading
+
+import numpy
 import pytest
 import spacy
+import torch
 
 from spacy_beto import BetoConfigError
 
@@ -25,6 +29,7 @@ SETTINGS = {
     "group_items": 0,
     "inference_mode": False,
     "max_batch_items": 64,  # many small sub-batches of documents, each with its own groups
+    "prefetch": True,  # the next batch encoded in a background thread (auto: GPU only)
 }
 
 
@@ -167,3 +172,94 @@ def test_windows_in_small_groups_keep_outputs(saved_pipeline):
     one_call = annotations(load(saved_pipeline, group_items=0), TEXTS, batch_size=16)
     grouped = annotations(load(saved_pipeline, group_items=48), TEXTS, batch_size=16)
     assert_same(grouped, one_call)
+
+
+def prefetch_threads():
+    return [t for t in threading.enumerate() if t.name == "beto-transformer-prefetch"]
+
+
+def test_device_aware_defaults_on_cpu(saved_pipeline):
+    from spacy_beto.components.transformer import CPU_BATCH_ITEMS
+    from spacy_beto.layers.grouping import GROUP_ITEMS
+
+    nlp = load(saved_pipeline, max_batch_items=None, group_items=None, prefetch=None)
+    trf = nlp.get_pipe("transformer")
+    assert not trf.on_gpu()
+    assert trf.batch_items == CPU_BATCH_ITEMS
+    assert trf.model.layers[0].attrs["group_items"] == GROUP_ITEMS
+    assert not trf.uses_prefetch()
+    trf.prefetch = True
+    assert trf.uses_prefetch()
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 64])
+def test_prefetch_keeps_outputs_and_order(saved_pipeline, reference, batch_size):
+    nlp = load(saved_pipeline, prefetch=True)
+    got = annotations(nlp, TEXTS, batch_size=batch_size)
+    assert_same(got, reference)  # order: texts compared one by one
+    assert prefetch_threads() == []
+
+
+def test_prefetch_reraises_an_encoder_error_in_the_caller(saved_pipeline):
+    nlp = load(saved_pipeline, prefetch=True)
+    trf = nlp.get_pipe("transformer")
+    predict = trf.predict
+    calls = []
+
+    def failing(docs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("encoder broke on batch 3")
+        return predict(docs)
+
+    trf.predict = failing  # this loaded copy only
+    docs = []
+    with pytest.raises(RuntimeError, match="encoder broke on batch 3"):
+        for doc in nlp.pipe(TEXTS, batch_size=2):
+            docs.append(doc)
+    assert len(docs) == 4  # batches 1 and 2 came through, in order
+    assert [d.text for d in docs] == TEXTS[:4]
+    assert prefetch_threads() == []
+
+
+def test_prefetch_leaves_no_thread_when_closed_early(saved_pipeline):
+    nlp = load(saved_pipeline, prefetch=True)
+    stream = nlp.pipe(TEXTS * 4, batch_size=2)
+    first = next(stream)
+    assert first.text == TEXTS[0]
+    assert len(prefetch_threads()) == 1
+    stream.close()
+    assert prefetch_threads() == []
+
+
+def test_bf16_encoder_keeps_most_outputs_and_fp32_heads(saved_pipeline, reference):
+    nlp = load(saved_pipeline, precision="bf16")
+    trf = nlp.get_pipe("transformer")
+    from spacy_beto._compat import torch_module
+
+    dtypes = {p.dtype for p in torch_module(trf.model.layers[0]).parameters()}
+    assert dtypes == {torch.bfloat16}
+    with nlp.select_pipes(disable=["doc_cleaner"]):
+        doc = nlp("Ana llegó a Lima.")
+    assert doc._.trf_data.model_output.last_hidden_state.dtype == numpy.float32
+    got = annotations(nlp, TEXTS)
+    same = sum(
+        ents == ents2 and max(cats, key=cats.get) == max(cats2, key=cats2.get)
+        for (_, ents, cats), (_, ents2, cats2) in zip(got, reference)
+        if cats
+    )
+    # bf16 keeps ~3 significant digits: a tiny model's near-ties may flip, most must not.
+    assert same >= 0.75 * sum(1 for *_, cats in reference if cats)
+    with pytest.raises(BetoConfigError, match="in bf16 for inference"):
+        nlp.to_bytes()
+
+
+def test_precision_is_validated(tiny_model_dir):
+    nlp = spacy.blank("es")
+    model = {"name": str(tiny_model_dir)}
+    with pytest.raises(BetoConfigError, match="precision = 'fp8' is not supported"):
+        nlp.add_pipe("beto_transformer", config={"model": model, "precision": "fp8"})
+    with pytest.raises(BetoConfigError, match="needs precision"):
+        nlp.add_pipe(
+            "beto_transformer", config={"model": model, "precision": "bf16", "quantize": "int8"}
+        )

@@ -275,3 +275,64 @@ def test_forward_check_fails_if_the_upstream_forward_is_replaced(monkeypatch):
     monkeypatch.setattr(_compat, "transformer_model_forward", lambda model, docs, is_train: None)
     with pytest.raises(AssertionError):
         check_wrapped_forwards()
+
+
+ODD_TEXTS = [
+    "Hola  mundo,\n\n¿qué tal?  ",
+    "can't won't U.S.A. 1.000,50 € e-mail: ana@x.es http://a.b/c?d=1",
+    "Texto con zero\u00adwidth 🎉🎉 emoji y acentos: canción, pingüino, ÁÉÍÓÚ",
+    " ",
+    "",
+    "Una frase muy larga con Gustavo Petro en Madrid. " * 30,
+    "El presidente Gustavo Petro viajó a Madrid con la delegación de Ecopetrol.",
+]
+
+
+def check_forward_matches_upstream(nlp: Language) -> None:
+    """layers/alignment.py re-assembles transformer_model.forward from upstream pieces: on odd
+    texts (double spaces, newlines, emoji, empty docs, windows split for length) it must give
+    the same FullTransformerBatch as upstream's forward (wordpieces, alignment, outputs)."""
+    import numpy
+
+    from spacy_beto.layers.alignment import forward as beto_forward
+
+    model = nlp.get_pipe("transformer").model
+    docs = list(nlp.make_doc(text) for text in ODD_TEXTS)
+    docs.append(docs[-1])  # the same Doc twice in a batch
+    with torch.inference_mode():
+        ours, _ = beto_forward(model, docs, False)
+        theirs, _ = _compat.transformer_model_forward(model, docs, False)
+    assert [[(s.start, s.end) for s in d] for d in ours.spans] == [
+        [(s.start, s.end) for s in d] for d in theirs.spans
+    ]
+    assert ours.wordpieces.strings == theirs.wordpieces.strings
+    numpy.testing.assert_array_equal(ours.wordpieces.input_ids, theirs.wordpieces.input_ids)
+    numpy.testing.assert_array_equal(
+        ours.wordpieces.attention_mask, theirs.wordpieces.attention_mask
+    )
+    assert ours.wordpieces.lengths == theirs.wordpieces.lengths
+    numpy.testing.assert_array_equal(ours.align.lengths, theirs.align.lengths)
+    numpy.testing.assert_array_equal(ours.align.data, theirs.align.data)
+    assert list(ours.model_output.keys()) == list(theirs.model_output.keys())
+    torch.testing.assert_close(
+        ours.model_output.last_hidden_state, theirs.model_output.last_hidden_state
+    )
+
+
+def test_forward_matches_upstream_forward(saved_pipeline):
+    # A loaded copy: the upstream forward's align_dropped_tokens is not applied, and there are
+    # no zero-width/control-only tokens in ODD_TEXTS, so both alignments must agree exactly.
+    check_forward_matches_upstream(spacy.load(saved_pipeline))
+
+
+def test_forward_check_fails_if_an_upstream_piece_changes(saved_pipeline, monkeypatch):
+    import spacy_beto.layers.alignment as alignment
+
+    real = alignment.truncate_oversize_splits
+    monkeypatch.setattr(
+        alignment,
+        "truncate_oversize_splits",
+        lambda wps, align, max_len: real(wps, align, max(max_len // 4, 8)),
+    )
+    with pytest.raises(AssertionError):
+        check_forward_matches_upstream(spacy.load(saved_pipeline))

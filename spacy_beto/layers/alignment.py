@@ -1,4 +1,14 @@
-"""Give every non-whitespace token a transformer representation, even if it has no word pieces.
+"""spacy-transformers' TransformerModel forward, with a vectorised alignment, and every
+non-whitespace token given a transformer representation.
+
+`forward` re-assembles spacy-transformers' `transformer_model.forward` from its upstream pieces
+(through `_compat.py`) with two changes: the token/word-piece alignment is computed by
+`fast_align.fast_alignment` (numpy; no spaCy `Token` object per token, the largest cost of the
+pipeline around a cheap encoder, benchmarks/speed.md) and the window texts are sliced from one
+`doc.text` per document. The result is the same FullTransformerBatch
+(tests/test_upstream_contract.py compares both forwards).
+
+Give every non-whitespace token a transformer representation, even if it has no word pieces.
 
 BERT's normalizer deletes control characters, NUL, zero-width and format characters (BOM,
 ZWJ, soft hyphen) and U+FFFD. A spaCy token made only of such characters gets no word piece, so
@@ -7,16 +17,26 @@ is aligned to the [CLS] piece of each window that contains it: it sees its windo
 Whitespace tokens keep no pieces, as in spacy-transformers.
 """
 
-from typing import Callable, List, Tuple, cast
+from typing import Any, Callable, List, Tuple, cast
 
 import numpy
+import torch
 from spacy.tokens import Doc
-from spacy_transformers.data_classes import FullTransformerBatch
-from spacy_transformers.layers import TransformerModel
+from spacy_transformers.data_classes import FullTransformerBatch, WordpieceBatch
 from thinc.api import Model
 from thinc.types import Ints1d, Ragged
 
-from .._compat import transformer_model_forward
+from .._compat import (
+    get_alignment,
+    huggingface_tokenize,
+    log_batch_size,
+    log_gpu_memory,
+    maybe_flush_pytorch_cache,
+    truncate_oversize_splits,
+)
+from .fast_align import doc_texts, fast_alignment
+
+_HALF = (torch.bfloat16, torch.float16)
 
 
 def align_dropped_tokens(batch: FullTransformerBatch) -> FullTransformerBatch:
@@ -26,22 +46,25 @@ def align_dropped_tokens(batch: FullTransformerBatch) -> FullTransformerBatch:
     if not len(lengths) or lengths.all():
         return batch
     # Token positions as in spacy_transformers.align.get_token_positions: all tokens of each
-    # doc, docs in batch order.
+    # doc, docs in order of first appearance (a Doc twice in a batch has one set of positions).
     width = batch.wordpieces.input_ids.shape[1]
     extra: dict = {}
     span_i = 0
-    doc_start = 0
+    doc_starts: dict = {}
+    n_tokens = 0
     for doc_spans in batch.spans:
+        if doc_spans and id(doc_spans[0].doc) not in doc_starts:
+            doc_starts[id(doc_spans[0].doc)] = n_tokens
+            n_tokens += len(doc_spans[0].doc)
         for span in doc_spans:
+            doc_start = doc_starts[id(span.doc)]
             for token in span:
                 if token.is_space:
                     continue
                 pos = doc_start + token.i
-                if lengths[pos] == 0:
+                if lengths[pos] == 0 and span_i * width not in extra.get(pos, ()):
                     extra.setdefault(pos, []).append(span_i * width)
             span_i += 1
-        if doc_spans:
-            doc_start += len(doc_spans[0].doc)
     if not extra:
         return batch
     data = numpy.asarray(align.data).ravel()
@@ -61,7 +84,57 @@ def align_dropped_tokens(batch: FullTransformerBatch) -> FullTransformerBatch:
     return batch
 
 
+def fp32_outputs(model_output: Any) -> Any:
+    """The encoder's outputs with bf16/fp16 tensors cast to fp32, once per batch: the heads
+    (and CuPy, which has no bf16) compute in fp32 (`beto_transformer`'s `precision`)."""
+    for key, value in list(model_output.items()):
+        if isinstance(value, torch.Tensor) and value.dtype in _HALF:
+            model_output[key] = value.float()
+        elif isinstance(value, tuple) and any(
+            isinstance(t, torch.Tensor) and t.dtype in _HALF for t in value
+        ):
+            model_output[key] = tuple(
+                t.float() if isinstance(t, torch.Tensor) and t.dtype in _HALF else t for t in value
+            )
+    return model_output
+
+
 def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[FullTransformerBatch, Callable]:
-    """spacy-transformers' forward pass, with dropped tokens aligned (see module docstring)."""
-    output, backprop = transformer_model_forward(cast(TransformerModel, model), docs, is_train)
-    return align_dropped_tokens(output), backprop
+    """spacy-transformers' forward pass (transformer_model.forward) with the alignment computed
+    by `fast_alignment`, window texts sliced from each `doc.text`, and dropped tokens aligned
+    (see module docstring)."""
+    tokenizer = model.tokenizer  # type: ignore[attr-defined]
+    transformer = model.layers[0]
+    logger = model.attrs.get("logger")
+    nested_spans = model.attrs["get_spans"](docs)
+    flat_spans = [span for doc_spans in nested_spans for span in doc_spans]
+    maybe_flush_pytorch_cache(chance=model.attrs.get("flush_cache_chance", 0))
+    if logger is not None:
+        log_gpu_memory(logger, "begin forward")
+    batch_encoding = huggingface_tokenize(tokenizer, doc_texts(flat_spans))
+    wordpieces = WordpieceBatch.from_batch_encoding(batch_encoding)
+    if logger is not None:
+        log_batch_size(logger, wordpieces, is_train)
+    if "offset_mapping" in batch_encoding:
+        align = fast_alignment(flat_spans, numpy.asarray(batch_encoding["offset_mapping"]))
+    else:
+        align = get_alignment(flat_spans, wordpieces.strings, tokenizer.all_special_tokens)
+    wordpieces, align = truncate_oversize_splits(wordpieces, align, tokenizer.model_max_length)
+    model_output, bp_tensors = transformer(wordpieces, is_train)
+    if not is_train:
+        model_output = fp32_outputs(model_output)
+    if logger is not None:
+        log_gpu_memory(logger, "after forward")
+    output = FullTransformerBatch(
+        spans=nested_spans, wordpieces=wordpieces, model_output=model_output, align=align
+    )
+
+    def backprop_transformer(d_output: FullTransformerBatch) -> List[Doc]:
+        if logger is not None:
+            log_gpu_memory(logger, "Begin backprop")
+        bp_tensors(d_output.model_output)
+        if logger is not None:
+            log_gpu_memory(logger, "After backprop")
+        return docs
+
+    return align_dropped_tokens(output), backprop_transformer

@@ -13,11 +13,11 @@ aligns to every token of those characters; positions are all tokens of each docu
 in their order of first appearance, and each token's word pieces are sorted and unique.
 """
 
-from typing import Dict, List, Sequence, cast
+from typing import Any, Dict, List, Sequence, cast
 
 import numpy
 import torch
-from spacy.attrs import IDX, LENGTH
+from spacy.attrs import IDX, LENGTH  # type: ignore[import-not-found]
 from spacy.tokens import Span
 from spacy_transformers.data_classes import FullTransformerBatch, TransformerData
 from thinc.api import torch2xp
@@ -69,7 +69,7 @@ def fast_alignment(spans: Sequence[Span], offset_mapping: numpy.ndarray) -> Ragg
     flat = numpy.unique(numpy.concatenate(keys)) if keys else numpy.zeros((0,), dtype="int64")
     positions = flat // n_pieces
     lengths = numpy.bincount(positions, minlength=n_tokens).astype("i")
-    return Ragged((flat % n_pieces).astype("i"), lengths)
+    return Ragged(cast(Any, (flat % n_pieces).astype("i")), cast(Any, lengths))
 
 
 def doc_texts(spans: Sequence[Span]) -> List[str]:
@@ -100,7 +100,7 @@ class OffsetSplitBatch(FullTransformerBatch):
                     doc_start[id(span.doc)] = n_tokens
                     n_tokens += len(span.doc)
         xp_model_output = ModelOutput()
-        last_hidden_state = cast(BaseModelOutput, self.model_output).last_hidden_state
+        last_hidden_state = cast(Any, cast(BaseModelOutput, self.model_output).last_hidden_state)
         for key, output in self.model_output.items():
             if isinstance(output, torch.Tensor):
                 xp_model_output[key] = torch2xp(output)
