@@ -91,7 +91,7 @@ else
     --json "$OUT/agreement.json" > /tmp/gpu-phase.log 2>&1
 fi
 rc=$?; cat /tmp/gpu-phase.log >> "$LOG"; stamp "agreement rc=$rc"; tail -6 /tmp/gpu-phase.log; tables
-if [ "$GPU_ID" -ge 0 ]; then
+if [ "$GPU_ID" -ge 0 ] && [ -z "${SKIP_PROBE:-}" ]; then
   timeout 40 python3 benchmarks/gpu/mp_probe.py "$MODEL_DIR" --gpu-id "$GPU_ID" \
     --threads "$THREADS" --n-texts "${N_PROBE:-200}" --texts "$CARRY/texts.json" \
     --json "$OUT/mp_probe.json" > /tmp/gpu-phase.log 2>&1

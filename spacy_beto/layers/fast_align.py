@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Sequence, cast
 
 import numpy
 import torch
-from spacy.attrs import IDX, LENGTH  # type: ignore[import-not-found]
+from spacy.attrs import IDX, LENGTH
 from spacy.tokens import Span
 from spacy_transformers.data_classes import FullTransformerBatch, TransformerData
 from thinc.api import torch2xp
