@@ -72,9 +72,16 @@ print(json.dumps({{"pipe": nlp.pipe_names, "cats": [d.cats for d in docs],
     )
     assert result.returncode == 0, result.stderr[-4000:]
     out = json.loads(result.stdout.strip().splitlines()[-1])
-    assert out["pipe"] == ["transformer", "ner", "textcat"]
+    assert out["pipe"] == ["transformer", "ner", "textcat", "doc_cleaner"]
     assert all(len(cats) == 7 for cats in out["cats"])
-    assert out["custom"] == ["sentencizer", "entity_ruler", "beto_transformer", "ner", "textcat"]
+    assert out["custom"] == [
+        "sentencizer",
+        "entity_ruler",
+        "beto_transformer",
+        "ner",
+        "textcat",
+        "doc_cleaner",
+    ]
     assert "ONU" in out["custom_ents"]
     for key, value in out["ref_cats"].items():
         assert out["custom_cats"][key] == pytest.approx(value, abs=1e-5)
