@@ -57,6 +57,7 @@ NAMES = {
     "an": "(a), prefetch off",
     "abf": "(a), encoder in bf16 (precision = bf16, weights cast once)",
     "ah": "(a), encoder in fp16 (precision = fp16, weights cast once)",
+    "as": "(a), entity scores on (beto_ner entity_scores = true, greedy replay)",
     "acpu": "(a) with the CPU defaults (max_batch_items 4,096, length groups 4,096), no prefetch",
     "b": "spaCy quickstart trf",
     "c": "HF pipelines (tok+seq cls)",
@@ -90,6 +91,7 @@ CONFIG_OVERRIDES = {
         "components.transformer.model.get_spans.window": 256,
         "components.transformer.model.get_spans.stride": 224,
     },
+    "as": {"components.ner.entity_scores": True},
 }
 MIXED = "+mp"
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
