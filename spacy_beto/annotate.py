@@ -10,6 +10,7 @@ from typing import Any, Deque, Dict, Iterable, Iterator, Optional, Sequence, Tup
 
 from spacy.language import Language
 from spacy.tokens import Doc
+from thinc.api import Config
 
 from .corpus.lines import BadLine, Format, read_records
 from .errors import BetoConfigError
@@ -35,21 +36,36 @@ def load_pipeline(model: Union[str, Path], *, entity_scores: bool = False) -> La
     """spacy.load(model), with a one-line BetoConfigError if `model` is neither an installed
     pipeline package nor an existing directory (e.g. a misspelled name). With `entity_scores`,
     every entity recognizer that has the setting is loaded with `entity_scores = true` (in
-    `nlp.config` too, so a pipeline saved from it keeps them on)."""
+    `nlp.config` too, so a pipeline saved from it keeps them on); the config is read first, so
+    the pipeline is loaded once."""
     import spacy
     from spacy.util import is_package
 
     if not Path(model).exists() and not is_package(str(model)):
         raise BetoConfigError(
-            f"Pipeline '{model}' not found: it is neither an installed pipeline package nor a "
-            f"directory. Check the name, install the package (pip install the pipeline's "
-            f"wheel) or give the path of a pipeline directory."
+            f"Cannot load the pipeline '{model}': it is neither an installed pipeline package "
+            f"nor a pipeline directory. Check the name, install the package (pip install the "
+            f"pipeline's wheel, e.g. es_beto_trf) or give a directory written by nlp.to_disk() "
+            f"or spacy train."
         )
-    nlp = spacy.load(model)
-    off = [name for name, pipe in nlp.pipeline if getattr(pipe, "entity_scores", None) is False]
-    if entity_scores and off:
-        nlp = spacy.load(model, config={"components": {n: {"entity_scores": True} for n in off}})
-    return nlp
+    if not entity_scores:
+        return spacy.load(model)
+    components = pipeline_config(model)["components"]
+    off = [name for name, cfg in components.items() if cfg.get("entity_scores") is False]
+    return spacy.load(model, config={"components": {n: {"entity_scores": True} for n in off}})
+
+
+def pipeline_config(model: Union[str, Path]) -> Config:
+    """The config.cfg of a pipeline directory or of an installed pipeline package (the data
+    directory `spacy package` writes inside it), not interpolated, without loading weights."""
+    from spacy.util import get_package_path, load_config, load_meta
+
+    path = Path(model)
+    if not path.exists():
+        package = get_package_path(str(model))
+        meta = load_meta(package / "meta.json")
+        path = package / f"{meta['lang']}_{meta['name']}-{meta['version']}"
+    return load_config(path / "config.cfg", interpolate=False)
 
 
 def doc_record(doc: Doc, line_no: int, extra: Any, *, heads: Sequence[Head]) -> Dict[str, Any]:

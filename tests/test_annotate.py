@@ -108,9 +108,10 @@ def test_misspelled_model_is_a_one_line_error(tmp_path):
     assert result.exit_code == 1
     text = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", result.output).split())  # wasabi wraps
     assert text == (
-        "✘ Pipeline 'es_beto_tfr' not found: it is neither an installed pipeline package nor a "
-        "directory. Check the name, install the package (pip install the pipeline's wheel) or "
-        "give the path of a pipeline directory."
+        "✘ Cannot load the pipeline 'es_beto_tfr': it is neither an installed pipeline package "
+        "nor a pipeline directory. Check the name, install the package (pip install the "
+        "pipeline's wheel, e.g. es_beto_trf) or give a directory written by nlp.to_disk() or "
+        "spacy train."
     )
     assert not out.exists()
 

@@ -335,3 +335,38 @@ def test_select_cli_bad_input(saved_pipeline, tmp_path):
               "--strategy", "random"],
     )  # fmt: skip
     assert result.exit_code == 1 and "is not one of" in text(result)
+
+
+def test_load_pipeline_turns_entity_scores_on_in_one_load(saved_pipeline, monkeypatch):
+    """calibrate/select load a pipeline whose entity scores are off with them on, in one
+    spacy.load (the config is read first), and in nlp.config too."""
+    from spacy_beto.annotate import load_pipeline
+
+    calls = []
+    real_load = spacy.load
+    monkeypatch.setattr(spacy, "load", lambda *a, **kw: calls.append(a) or real_load(*a, **kw))
+    assert spacy.load(saved_pipeline).get_pipe("ner").entity_scores is False
+    calls.clear()
+    nlp = load_pipeline(saved_pipeline, entity_scores=True)
+    assert len(calls) == 1
+    assert nlp.get_pipe("ner").entity_scores is True
+    assert nlp.config["components"]["ner"]["entity_scores"] is True
+
+
+def test_pipeline_config_of_an_installed_package(saved_pipeline, tmp_path, monkeypatch):
+    """An installed package keeps its pipeline in `{lang}_{name}-{version}/` next to meta.json
+    (the layout `spacy package` writes): its config is found there."""
+    import shutil
+
+    import spacy.util
+
+    from spacy_beto.annotate import pipeline_config
+
+    meta = json.loads((saved_pipeline / "meta.json").read_text(encoding="utf8"))
+    package = tmp_path / "es_fake_pkg"
+    shutil.copytree(saved_pipeline, package / f"{meta['lang']}_{meta['name']}-{meta['version']}")
+    shutil.copy(saved_pipeline / "meta.json", package / "meta.json")
+    monkeypatch.setattr(spacy.util, "get_package_path", lambda name: package)
+    config = pipeline_config("es_fake_pkg")
+    assert config["components"]["ner"]["entity_scores"] is False
+    assert list(config["components"]) == list(spacy.load(saved_pipeline).pipe_names)

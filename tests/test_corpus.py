@@ -1,6 +1,7 @@
 """Corpus converter and importers: valid data converts, bad records name file:line and reason."""
 
 import json
+from pathlib import Path
 
 import pytest
 import spacy
@@ -101,18 +102,7 @@ def test_skip_invalid_counts_and_reports(nlp, tmp_path):
     assert len(report.skipped) == 1 and f"{path}:2:" in report.skipped[0]
 
 
-CONLL = """El DA O
-Real NC B-ORG
-Madrid NC I-ORG
-ganó VMI O
-en SP O
-Sevilla NC B-LOC
-. Fp O
-
-Ana NC B-PER
-llegó VMI O
-. Fp O
-"""
+CONLL = (Path(__file__).parent / "data" / "conll2002-sample.txt").read_text(encoding="utf8")
 
 
 def test_conll2002_import_keeps_sentences_and_entities(tmp_path):

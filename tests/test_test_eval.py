@@ -25,21 +25,7 @@ from .conftest import ROOT
 DATA = ROOT / "tests" / "data"
 DEFECT = DATA / "emoevent-test-defect.tsv"
 FULL = DATA / "emoevent-full.csv"
-CONLL_TEST = """El DA O
-Real NC B-ORG
-Madrid NC I-ORG
-ganó VMI O
-en SP O
-Sevilla NC B-LOC
-. Fp O
-
-Ana NC B-PER
-llegó VMI O
-a SP O
-la DA O
-ONU NC B-ORG
-. Fp O
-"""
+CONLL_TEST = (DATA / "conll2002-sample.txt").read_text(encoding="utf8")
 
 
 def run_cli(*args):

@@ -21,22 +21,15 @@ def quantize_cli(
 
     The output keeps the fp32 weights on disk; `spacy.load` quantizes the encoder (CPU only).
     """
-    import spacy
     from thinc.api import Config
 
+    from ..annotate import load_pipeline
     from ..components.transformer import BetoTransformer
     from ..errors import BetoConfigError
     from ..quantize import INT8
 
     with clear_errors():
-        try:
-            nlp = spacy.load(input_pipeline)
-        except OSError as err:
-            raise BetoConfigError(
-                f"Cannot load the pipeline '{input_pipeline}': it is neither an installed "
-                f"pipeline package nor a pipeline directory ({err}). Give a directory written "
-                f"by nlp.to_disk()/spacy train, or install the package (e.g. es_beto_trf)."
-            ) from err
+        nlp = load_pipeline(input_pipeline)
         names = [name for name, pipe in nlp.pipeline if isinstance(pipe, BetoTransformer)]
         if not names:
             raise BetoConfigError(f"{input_pipeline}: no beto_transformer component to quantize")
