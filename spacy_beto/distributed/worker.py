@@ -81,13 +81,13 @@ def error_row(text: Optional[str], reason: str) -> Dict[str, Any]:
     return {"text": text, "ents": [], "cats": {}, "error": reason, "meta": None}
 
 
-def annotate_records(nlp, records: List[Record], *, batch_size: int) -> List[Dict[str, Any]]:
-    """One row per record, in order. A batch whose `nlp.pipe` raises is redone one doc at a
-    time, so only the failing docs become error rows (with the exception)."""
+def annotate_records(
+    nlp, records: List[Record], *, batch_size: int, heads: Sequence[Any]
+) -> List[Dict[str, Any]]:
+    """One row per record, in order (`heads = pipeline_heads(nlp)`). A batch whose `nlp.pipe`
+    raises is redone one doc at a time, so only the failing docs become error rows (with the
+    exception)."""
     rows: List[Optional[Dict[str, Any]]] = [None] * len(records)
-    from ..heads import pipeline_heads
-
-    heads = pipeline_heads(nlp)
     good = [i for i, rec in enumerate(records) if rec[1] is not None]
     for i, rec in enumerate(records):
         if rec[1] is None:
@@ -141,7 +141,9 @@ def write_rows(fsys, path: str, rows: List[Dict[str, Any]], output_format: str) 
             out.write((json.dumps(row, ensure_ascii=False) + "\n").encode("utf8"))
 
 
-def process_shard(nlp, shard: Shard, settings: Dict[str, Any]) -> Dict[str, Any]:
+def process_shard(
+    nlp, shard: Shard, settings: Dict[str, Any], *, heads: Sequence[Any]
+) -> Dict[str, Any]:
     """Annotate and write one shard unless its output already exists; return its counts.
 
     The shard is written to `_tmp/` and moved to its final name when complete, so a final name
@@ -173,7 +175,7 @@ def process_shard(nlp, shard: Shard, settings: Dict[str, Any]) -> Dict[str, Any]
             f"{shard.uri}: shard {shard.name} has {len(records)} records, the plan says "
             f"{shard.n_records}; the input changed since {settings['output_dir']} was started."
         )
-    rows = annotate_records(nlp, records, batch_size=settings["batch_size"])
+    rows = annotate_records(nlp, records, batch_size=settings["batch_size"], heads=heads)
     errors: List[Tuple[int, str]] = []
     for i, (row, (line_no, text, _, rec_id)) in enumerate(zip(rows, records)):
         row["id"] = rec_id if rec_id is not None else str(shard.first_position + i)
@@ -206,12 +208,17 @@ class ShardAnnotator:
         torch.set_num_threads(settings["threads"])
         if settings.get("gpu"):
             spacy.require_gpu(0)  # Ray sets CUDA_VISIBLE_DEVICES to this actor's GPU(s)
+        from ..heads import pipeline_heads
+
         self.nlp = spacy.load(settings["model"])
+        self.heads = pipeline_heads(self.nlp)  # what each record holds: once per actor
         self.settings = settings
 
     def __call__(self, batch: Dict[str, Any]) -> Dict[str, List[Any]]:
         shards = _rows(batch)
-        results = [process_shard(self.nlp, shard, self.settings) for shard in shards]
+        results = [
+            process_shard(self.nlp, shard, self.settings, heads=self.heads) for shard in shards
+        ]
         return {key: [r[key] for r in results] for key in results[0]}
 
 
