@@ -133,7 +133,7 @@ class BetoTokenEntityRecognizer(EntityScoresMixin, TrainablePipe):
             raise BetoConfigError(f"Component '{self.name}': {label!r} is not a label name.")
         if label in self.labels:
             return 0
-        if self._model_width() is not None:
+        if self._model_width() == len(self.tag_names):  # the output layer is sized already
             raise BetoConfigError(
                 f"Component '{self.name}': cannot add the label {label!r} after the model is "
                 f"initialized with {len(self.labels)} labels. Give every label before "
@@ -164,22 +164,23 @@ class BetoTokenEntityRecognizer(EntityScoresMixin, TrainablePipe):
             names = label_names(labels)
         else:
             names = sorted({ent.label_ for eg in get_examples() for ent in eg.reference.ents})
-        for label in names:
-            self.add_label(label)
-        if not self.labels:
+        wanted = list(dict.fromkeys([*self.labels, *names]))
+        if not wanted:
             raise BetoConfigError(
                 f"Component '{self.name}': no entity label: the training examples have no "
                 f"entities and none were given. Give training data with entities, or labels "
                 f"in [initialize.components.{self.name}] labels."
             )
-        n_tags = len(self.tag_names)
+        n_tags = 1 + 4 * len(wanted)
         width = self._model_width()
         if width is not None and width != n_tags:
             raise BetoConfigError(
                 f"Component '{self.name}': the model has nO = {width} outputs, but "
-                f"{len(self.labels)} labels need {n_tags} (O + B/I/L/U per label). Set "
+                f"{len(wanted)} labels need {n_tags} (O + B/I/L/U per label). Set "
                 f"[components.{self.name}.model] nO = null to infer it."
             )
+        for label in wanted:
+            self.add_label(label)
         docs = [eg.predicted for eg in islice(get_examples(), 10)]
         if not docs:
             raise BetoConfigError(f"Component '{self.name}': no training example to initialize.")
@@ -304,10 +305,11 @@ class BetoTokenEntityRecognizer(EntityScoresMixin, TrainablePipe):
             raise ValueError(
                 f"Component '{self.name}': {gold.shape[0]} gold tags for {probs.shape[0]} tokens"
             )
+        xp = ops.xp
         rows = numpy.flatnonzero(gold >= 0)
         d_probs = probs.copy()
-        d_probs[ops.asarray(numpy.flatnonzero(gold < 0), dtype="i")] = 0.0
-        rows_x, cols_x = ops.asarray(rows, dtype="i"), ops.asarray(gold[rows], dtype="i")
+        d_probs[xp.asarray(gold < 0)] = 0.0
+        rows_x, cols_x = xp.asarray(rows), xp.asarray(gold[rows])
         d_probs[rows_x, cols_x] -= 1.0
         picked = ops.to_numpy(probs[rows_x, cols_x]) if rows.size else numpy.zeros(0)
         loss = float(-numpy.log(numpy.maximum(picked, 1e-30)).sum())
