@@ -45,7 +45,7 @@ def main(model: Path, dev: Path, batch_size: int = typer.Option(64)) -> None:
     correct: List[bool] = []
     for i in range(0, len(examples), batch_size):
         egs = examples[i : i + batch_size]
-        docs = [nlp.make_doc(eg.reference.text) for eg in egs]
+        docs = [eg.predicted.copy() for eg in egs]  # the reader's docs, as calibration.py
         for proc in upstream:
             docs = list(proc.pipe(docs))
         batch = ner.predict(docs)

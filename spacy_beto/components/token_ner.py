@@ -13,8 +13,8 @@ over their tokens, as spaCy's `ner` does.
 Entity scores are on by default (they cost a few array operations): an entity's raw score is
 the geometric mean of the probabilities of its tokens' chosen tags, mapped through the Platt
 calibration fitted by `python -m spacy_beto calibrate`. The geometric mean separated right from
-wrong entities best of the scores tried on CoNLL-2002 (AUROC 0.770, against 0.670 for the plain
-product, which penalises long entities, and 0.735 for the lowest token probability;
+wrong entities best of the scores tried on CoNLL-2002 (AUROC 0.775, against 0.675 for the plain
+product, which penalises long entities, and 0.740 for the lowest token probability;
 benchmarks/token_ner_scores.py, benchmarks/calibration-token-ner.md). They are published as
 `beto_ner` does (`components/entity_scores.py`): `doc.spans["ents_scored"]` with
 `attrs["scores"]` and `attrs["raw_scores"]`, `ent._.score`, and `doc.spans["ents_candidates"]`:
