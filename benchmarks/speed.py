@@ -18,6 +18,7 @@ CPU or `--gpu-id N`. Variants, each measured in its own subprocess (so peak RSS 
   t  tokenize only: BETO's fast (Rust) WordPiece tokenizer over the texts, nothing else
   ts tokenize only: spaCy's Spanish tokenizer (`nlp.tokenizer.pipe`)
   q  (a) with the encoder's Linear layers dynamically quantized to int8 (`--variants` to add)
+  at (a) with beto_token_ner (BILUO token classification) instead of beto_ner (`--variants`)
 
 A variant key is `NAME[+mp][@BATCH]`: `+mp` is the reduced-precision variant (a, b:
 `mixed_precision = true`, spacy-transformers' fp16 autocast; c: fp16 weights; d: fp16 autocast;
@@ -58,6 +59,7 @@ NAMES = {
     "abf": "(a), encoder in bf16 (precision = bf16, weights cast once)",
     "ah": "(a), encoder in fp16 (precision = fp16, weights cast once)",
     "as": "(a), entity scores on (beto_ner entity_scores = true, greedy replay)",
+    "at": "(a) with beto_token_ner instead of beto_ner (token classification, scores on)",
     "acpu": "(a) with the CPU defaults (max_batch_items 4,096, length groups 4,096), no prefetch",
     "b": "spaCy quickstart trf",
     "c": "HF pipelines (tok+seq cls)",
@@ -92,6 +94,8 @@ CONFIG_OVERRIDES = {
         "components.transformer.model.get_spans.stride": 224,
     },
     "as": {"components.ner.entity_scores": True},
+    # The ner component swapped: the factory's default model (a softmax on the listener).
+    "at": {"components.ner.factory": "beto_token_ner"},
 }
 MIXED = "+mp"
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)

@@ -15,6 +15,7 @@ from .errors import BetoConfigError, CorpusError
 if TYPE_CHECKING:
     from .components.ner import make_beto_ner
     from .components.textcat import BetoTextCategorizer, make_beto_textcat
+    from .components.token_ner import BetoTokenEntityRecognizer, make_beto_token_ner
     from .components.transformer import BetoTransformer, make_beto_transformer
     from .corpus.interleaved import create_interleaved_corpus
     from .layers.features import create_feature_augmented_tok2vec
@@ -26,11 +27,13 @@ if TYPE_CHECKING:
 _LAZY: Dict[str, str] = {
     "add_to": ".pipeline",
     "BetoTextCategorizer": ".components.textcat",
+    "BetoTokenEntityRecognizer": ".components.token_ner",
     "BetoTransformer": ".components.transformer",
     "create_beto_transformer_model": ".layers.transformer_model",
     "create_feature_augmented_tok2vec": ".layers.features",
     "create_interleaved_corpus": ".corpus.interleaved",
     "make_beto_ner": ".components.ner",
+    "make_beto_token_ner": ".components.token_ner",
     "make_beto_textcat": ".components.textcat",
     "make_beto_transformer": ".components.transformer",
     "make_textcat_scorer": ".scoring",
@@ -41,12 +44,14 @@ __all__ = [
     "add_to",
     "BetoConfigError",
     "BetoTextCategorizer",
+    "BetoTokenEntityRecognizer",
     "BetoTransformer",
     "CorpusError",
     "create_beto_transformer_model",
     "create_interleaved_corpus",
     "create_feature_augmented_tok2vec",
     "make_beto_ner",
+    "make_beto_token_ner",
     "make_beto_textcat",
     "make_beto_transformer",
     "make_textcat_scorer",

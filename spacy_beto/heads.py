@@ -220,8 +220,8 @@ def reliability_html(head: Head, scores: Dict[str, Any]) -> str:
 
 
 class EntitiesKind(HeadKind):
-    """A component that assigns `doc.ents` (ner, beto_ner, entity_ruler): spans with labels,
-    scored by spaCy's `ents_*` keys."""
+    """A component that assigns `doc.ents` (ner, beto_ner, beto_token_ner, entity_ruler):
+    spans with labels, scored by spaCy's `ents_*` keys."""
 
     title = "Entities"
     shared_scores = True

@@ -44,8 +44,8 @@ def strategy_heads(nlp: Language, strategy: str) -> List[Head]:
     if not heads:
         raise BetoConfigError(
             f"--strategy {strategy}: the pipeline has no head to score documents with "
-            f"({', '.join(nlp.pipe_names)}). Entities need a beto_ner with entity_scores = "
-            f"true; categories a text classifier."
+            f"({', '.join(nlp.pipe_names)}). Entities need a beto_ner or beto_token_ner with "
+            f"entity_scores = true; categories a text classifier."
         )
     return heads
 

@@ -28,16 +28,33 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 import numpy
 from spacy.language import Language
 from spacy.pipeline import EntityRecognizer
-from spacy.tokens import Doc, Span, SpanGroup
+from spacy.tokens import Doc, Span
 from spacy.training import Example
 from spacy.vocab import Vocab
 from thinc.api import Config, Model
 
 from .._compat import TransitionSystem, beam_batch
-from ..calibration import Calibration, apply_calibration, check_calibration, fit_platt
 from ..errors import BetoConfigError
+from .entity_scores import (
+    CANDIDATES_KEY,
+    SCORED_KEY,
+    EntityScoresMixin,
+    check_candidate_threshold,
+    entity_confidence_pairs,
+    entity_score,
+    publish_entity_scores,
+)
 from .labels import check_labels_in_data
 from .listener import LISTENER_CONFIG_STR
+
+__all__ = [
+    "CANDIDATES_KEY",
+    "SCORED_KEY",
+    "BetoEntityRecognizer",
+    "entity_confidence_pairs",
+    "entity_score",
+    "make_beto_ner",
+]
 
 DEFAULT_NER_CONFIG_STR = (
     """
@@ -70,25 +87,7 @@ def biluo_tags(doc: Doc) -> List[str]:
 
 
 SCORE_METHODS = ("greedy", "beam")
-SCORED_KEY = "ents_scored"
-CANDIDATES_KEY = "ents_candidates"
 EntScores = Dict[Tuple[int, int, str], float]
-
-
-def entity_score(span: Span) -> Optional[float]:
-    """The (calibrated) score of an entity from `doc.spans["ents_scored"]`, None if absent."""
-    group = span.doc.spans.get(SCORED_KEY)
-    if group is None:
-        return None
-    scores = group.attrs.get("scores")
-    for i, other in enumerate(group):
-        if (other.start, other.end, other.label) == (span.start, span.end, span.label):
-            return None if scores is None else float(scores[i])
-    return None
-
-
-if not Span.has_extension("score"):
-    Span.set_extension("score", getter=entity_score)
 
 
 class ScoredStates(list):
@@ -98,7 +97,7 @@ class ScoredStates(list):
     entity_scores: List[EntScores]
 
 
-class BetoEntityRecognizer(EntityRecognizer):
+class BetoEntityRecognizer(EntityScoresMixin, EntityRecognizer):
     """spaCy's entity recognizer with entity scores (see the module docstring); labels given in
     the config must occur in the data.
 
@@ -129,24 +128,13 @@ class BetoEntityRecognizer(EntityRecognizer):
                 f"(a beam of 1 is the greedy parse and scores every entity 1.0), or set "
                 f"entity_scores = false."
             )
-        if not 0.0 < candidate_threshold <= 1.0:
-            raise BetoConfigError(
-                f"Component '{name}': candidate_threshold = {candidate_threshold} must be in "
-                f"(0, 1]."
-            )
+        check_candidate_threshold(candidate_threshold, component=name)
         super().__init__(vocab, model, name, moves, **kwargs)
         self.entity_scores = entity_scores
         self.score_method = score_method
         self.score_beam_width = score_beam_width
         self.candidate_threshold = candidate_threshold
         self.cfg.setdefault("calibration", None)
-
-    @property
-    def calibration(self) -> Optional[Calibration]:
-        return check_calibration(self.cfg.get("calibration"), component=self.name)
-
-    def set_calibration(self, calibration: Optional[Calibration]) -> None:
-        self.cfg["calibration"] = check_calibration(calibration, component=self.name)
 
     def predict(self, docs: Iterable[Doc]) -> Any:
         """Greedy parse states (spaCy's decoder); with `entity_scores`, a `ScoredStates` list that
@@ -262,42 +250,16 @@ class BetoEntityRecognizer(EntityRecognizer):
         cal = self.calibration
         for doc, marginals in zip(docs, per_doc):
             ents = list(doc.ents)
-            raw = numpy.asarray(
-                [marginals.get((e.start, e.end, e.label_), 0.0) for e in ents], dtype="f4"
-            )
-            group = SpanGroup(doc, name=SCORED_KEY, spans=ents)
-            group.attrs["raw_scores"] = raw
-            group.attrs["scores"] = apply_calibration(cal, raw).astype("f4")
-            doc.spans[SCORED_KEY] = group
+            raw = [marginals.get((e.start, e.end, e.label_), 0.0) for e in ents]
             chosen = {(e.start, e.end, e.label_) for e in ents}
             others = sorted(
-                (key for key, p in marginals.items() if p >= self.candidate_threshold),
-                key=lambda key: (key[0], key[1], key[2]),
+                key
+                for key, p in marginals.items()
+                if p >= self.candidate_threshold and key not in chosen
             )
-            others = [key for key in others if key not in chosen]
             spans = [Span(doc, start, end, label=label) for start, end, label in others]
-            cand = SpanGroup(doc, name=CANDIDATES_KEY, spans=spans)
-            cand_raw = numpy.asarray([marginals[key] for key in others], dtype="f4")
-            cand.attrs["raw_scores"] = cand_raw
-            cand.attrs["scores"] = apply_calibration(cal, cand_raw).astype("f4")
-            doc.spans[CANDIDATES_KEY] = cand
-
-    def fit_calibration(self, examples: Iterable[Example]) -> Dict[str, Any]:
-        """Fit Platt scaling of the entity scores on examples whose `predicted` docs this
-        component annotated: each predicted entity is correct if a gold entity has the same
-        characters and label. Examples without gold entity annotation are skipped. Sets
-        `cfg["calibration"]` and returns {"calibration", "raw", "correct"} (the fitting data).
-        Raises BetoConfigError if there is nothing to fit on."""
-        raw, correct = entity_confidence_pairs(examples, component=self.name)
-        if not raw:
-            raise BetoConfigError(
-                f"Component '{self.name}': no predicted entity in documents with gold entities "
-                f"to calibrate on. Give a .spacy set with entity annotation (and, with "
-                f"entity_scores = false, turn entity_scores on)."
-            )
-        cal = fit_platt(raw, correct)
-        self.set_calibration(cal)
-        return {"calibration": cal, "raw": raw, "correct": correct}
+            cand_raw = [marginals[key] for key in others]
+            publish_entity_scores(doc, ents, raw, spans, cand_raw, cal)
 
     def initialize(
         self,
@@ -316,26 +278,6 @@ class BetoEntityRecognizer(EntityRecognizer):
                 what="an entity label",
             )
         super().initialize(get_examples, nlp=nlp, labels=labels)
-
-
-def entity_confidence_pairs(
-    examples: Iterable[Example], *, component: str = "ner"
-) -> Tuple[List[float], List[bool]]:
-    """(raw score, correct) of every scored predicted entity, over the examples with gold
-    entity annotation (the others are missing, as in scoring)."""
-    raw: List[float] = []
-    correct: List[bool] = []
-    for eg in examples:
-        if not eg.reference.has_annotation("ENT_IOB"):
-            continue
-        group = eg.predicted.spans.get(SCORED_KEY)
-        if group is None:
-            continue
-        gold = {(e.start_char, e.end_char, e.label_) for e in eg.reference.ents}
-        for span, score in zip(group, group.attrs["raw_scores"]):
-            raw.append(float(score))
-            correct.append((span.start_char, span.end_char, span.label_) in gold)
-    return raw, correct
 
 
 @Language.factory(

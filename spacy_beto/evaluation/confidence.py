@@ -161,7 +161,7 @@ def reliability_svg(
 
 def calibration_targets(nlp: Any) -> List[Any]:
     """The components that can be calibrated: those with `fit_calibration` (beto_ner with
-    entity_scores on, beto_textcat), in pipeline order."""
+    entity_scores on, beto_token_ner, beto_textcat), in pipeline order."""
     return [
         pipe
         for _, pipe in nlp.pipeline
@@ -180,7 +180,8 @@ def calibrate_pipeline(nlp: Any, examples: Sequence[Any]) -> Dict[str, Dict[str,
     if not targets:
         raise BetoConfigError(
             "The pipeline has no component to calibrate: it needs a beto_ner with "
-            f"entity_scores = true or a beto_textcat (its components: {', '.join(nlp.pipe_names)})."
+            "entity_scores = true, a beto_token_ner or a beto_textcat (its components: "
+            f"{', '.join(nlp.pipe_names)})."
         )
     if not examples:
         raise BetoConfigError("The calibration set has no documents.")
