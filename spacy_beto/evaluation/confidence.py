@@ -6,9 +6,12 @@ document (the best category's probability, and whether it is the gold one).
 """
 
 import html
+import logging
 from typing import Any, Dict, List, Sequence
 
 import numpy
+
+logger = logging.getLogger(__name__)
 
 THRESHOLDS = (0.5, 0.7, 0.9)
 N_BINS = 10
@@ -186,6 +189,47 @@ def calibrate_pipeline(nlp: Any, examples: Sequence[Any]) -> Dict[str, Dict[str,
         raise BetoConfigError("The calibration set has no documents.")
     for pipe in targets:
         pipe.set_calibration(None)
+        if getattr(pipe, "thresholds", None):
+            # Tuned on the old calibrated scores: stale once the calibration is refitted.
+            logger.warning(
+                "Component '%s': its per-class thresholds are cleared with its calibration; "
+                "retune them (calibrate --target-precision P).",
+                pipe.name,
+            )
+            pipe.set_thresholds(None)
     for eg, doc in zip(examples, nlp.pipe(eg.predicted for eg in examples)):
         eg.predicted = doc
     return {pipe.name: pipe.fit_calibration(examples)["calibration"] for pipe in targets}
+
+
+def threshold_targets(nlp: Any) -> List[Any]:
+    """The multi-label text classifiers (those `tune_pipeline_thresholds` tunes). BetoConfigError
+    if there is none, naming the exclusive ones: their decision is the most probable class, so
+    per-class thresholds do not apply."""
+    from ..errors import BetoConfigError
+
+    textcats = [pipe for _, pipe in nlp.pipeline if hasattr(pipe, "fit_thresholds")]
+    multi = [pipe for pipe in textcats if pipe.multi_label]
+    if not multi:
+        exclusive = ", ".join(f"'{pipe.name}'" for pipe in textcats)
+        what = f"exclusive classes only ({exclusive})" if textcats else "no beto_textcat"
+        raise BetoConfigError(
+            f"--target-precision tunes per-class thresholds of multi-label text classifiers, "
+            f"but the pipeline has {what}. An exclusive classifier decides by its most probable "
+            f"class: drop --target-precision, or train the classifier with multi_label = true "
+            f"(and model.exclusive_classes = false) if a document can have several categories."
+        )
+    return multi
+
+
+def tune_pipeline_thresholds(
+    nlp: Any, examples: Sequence[Any], *, target_precision: float
+) -> Dict[str, Dict[str, Any]]:
+    """Tune per-class decision thresholds for `target_precision` in every multi-label text
+    classifier (`fit_thresholds`), on `examples` as `calibrate_pipeline` left them (predicted
+    with calibration off; run it first). Returns {component: fit_thresholds' result}.
+    BetoConfigError if the pipeline has no multi-label classifier (`threshold_targets`)."""
+    return {
+        pipe.name: pipe.fit_thresholds(examples, target_precision=target_precision)
+        for pipe in threshold_targets(nlp)
+    }
