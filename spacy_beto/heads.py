@@ -172,6 +172,15 @@ def confidence_sections(head: Head, scores: Dict[str, Any], what: str) -> List[s
         f"**{pct(conf['ece'])}** (uncalibrated {pct(conf['ece_uncalibrated'])}), AUROC of the "
         f"score for correct vs wrong **{_auroc(conf['auroc'])}**."
     )
+    noise = conf.get("ece_uncertainty")
+    if noise:
+        lo, hi = noise["interval"]
+        line += (
+            f" ECE 90 % bootstrap interval {pct(lo)}-{pct(hi)}; a perfectly calibrated model "
+            f"would show {pct(noise['noise_mean'])} on average (95th percentile "
+            f"{pct(noise['noise_p95'])}) on {conf['n']} predictions: smaller ECE differences "
+            "are noise."
+        )
     rows = [
         [
             t,

@@ -335,3 +335,30 @@ def test_select_cli_bad_input(saved_pipeline, tmp_path):
               "--strategy", "random"],
     )  # fmt: skip
     assert result.exit_code == 1 and "is not one of" in text(result)
+
+
+def test_ece_uncertainty_tells_noise_from_miscalibration():
+    from spacy_beto.evaluation.confidence import _ece_rows, ece_uncertainty
+
+    rng = numpy.random.default_rng(3)
+    s = rng.beta(8, 6.5, 422)  # top-class probabilities of a 7-class classifier, roughly
+    calibrated = rng.random(422) < s
+    idx = numpy.minimum((s * 10).astype("i8"), 9)
+    row = _ece_rows(idx[None], s[None], calibrated[None].astype("f8"), 10)[0]
+    assert row == pytest.approx(expected_calibration_error(s, calibrated))
+    u = ece_uncertainty(s, calibrated)
+    assert u == ece_uncertainty(s, calibrated)  # seeded
+    lo, hi = u["interval"]
+    assert lo <= expected_calibration_error(s, calibrated) <= hi
+    # A perfectly calibrated model shows an ECE of several points on 422 predictions...
+    assert 0.03 < u["noise_mean"] < u["noise_p95"] < 0.09
+    assert expected_calibration_error(s, calibrated) < u["noise_p95"]
+    # ...far less on 10x as many; an overconfident one is well above the noise.
+    big = rng.beta(8, 6.5, 4220)
+    assert ece_uncertainty(big, rng.random(4220) < big)["noise_mean"] < u["noise_mean"] / 2
+    sharp = numpy.clip(s + 0.15, 0, 1)
+    assert (
+        expected_calibration_error(sharp, calibrated)
+        > ece_uncertainty(sharp, calibrated)["noise_p95"]
+    )
+    assert ece_uncertainty([], []) == {}

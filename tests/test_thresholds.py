@@ -149,7 +149,7 @@ def test_unreached_class_keeps_the_default_with_a_warning(trained_dir):
     nlp = spacy.load(trained_dir)
     textcat = nlp.get_pipe("beto_textcat")
     examples = dev_examples(nlp, n=40)
-    for i, eg in enumerate(examples):  # verde: the highest score is always a wrong one
+    for eg in examples:  # verde: the highest score is always a wrong one
         gold = eg.reference.cats["verde"] == 1.0
         eg.predicted.cats = {"rojo": eg.reference.cats["rojo"], "azul": 0.3, "verde": 0.9}
         if not gold:

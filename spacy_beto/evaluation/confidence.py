@@ -51,6 +51,53 @@ def expected_calibration_error(
     return sum(b["n"] * abs(b["accuracy"] - b["confidence"]) for b in bins) / total
 
 
+def _ece_rows(idx: numpy.ndarray, s: numpy.ndarray, c: numpy.ndarray, n_bins: int) -> numpy.ndarray:
+    """ECE of each row of (bin index, score, correct) matrices, vectorised over rows."""
+    rows, n = idx.shape
+    flat = (numpy.arange(rows)[:, None] * n_bins + idx).ravel()
+    size = rows * n_bins
+    conf = numpy.bincount(flat, weights=s.ravel(), minlength=size).reshape(rows, n_bins)
+    acc = numpy.bincount(flat, weights=c.ravel(), minlength=size).reshape(rows, n_bins)
+    return numpy.abs(acc - conf).sum(axis=1) / n  # sum_b n_b |acc_b - conf_b| / n
+
+
+def ece_uncertainty(
+    scores: Sequence[float],
+    correct: Sequence[bool],
+    *,
+    n_bins: int = N_BINS,
+    n_samples: int = 500,
+    seed: int = 0,
+) -> Dict[str, Any]:
+    """How much an ECE measured on these predictions can be trusted:
+
+    * `interval`: a 90 % bootstrap interval of the ECE (predictions resampled with
+      replacement, `n_samples` times);
+    * `noise_mean` / `noise_p95`: the ECE a perfectly calibrated model would show with these
+      scores on this many predictions (each prediction correct with probability = its score,
+      simulated `n_samples` times): with few predictions per bin, an ECE below that is not
+      evidence of miscalibration, and differences within it are noise.
+
+    Seeded: the same input gives the same figures. {} for an empty set."""
+    s = numpy.asarray(scores, dtype="f8")
+    c = numpy.asarray(correct, dtype="f8")
+    if not s.size:
+        return {}
+    rng = numpy.random.default_rng(seed)
+    idx = numpy.minimum((s * n_bins).astype("i8"), n_bins - 1)
+    pick = rng.integers(0, s.size, size=(n_samples, s.size))
+    boot = _ece_rows(idx[pick], s[pick], c[pick], n_bins)
+    tiled = numpy.broadcast_to(s, (n_samples, s.size))
+    perfect = (rng.random((n_samples, s.size)) < tiled).astype("f8")
+    noise = _ece_rows(numpy.broadcast_to(idx, tiled.shape), tiled, perfect, n_bins)
+    return {
+        "interval": [float(numpy.percentile(boot, 5)), float(numpy.percentile(boot, 95))],
+        "noise_mean": float(noise.mean()),
+        "noise_p95": float(numpy.percentile(noise, 95)),
+        "n_samples": n_samples,
+    }
+
+
 def auroc(scores: Sequence[float], correct: Sequence[bool]) -> float:
     """Area under the ROC curve of `scores` separating correct from wrong predictions (the
     probability that a random correct prediction scores above a random wrong one, ties 1/2).
@@ -96,12 +143,14 @@ def confidence_summary(
     scores: Sequence[float], correct: Sequence[bool], raw_scores: Sequence[float]
 ) -> Dict[str, Any]:
     """Everything the report shows for one head: n, accuracy (precision of the predictions),
-    ECE after/before calibration, AUROC, coverage at 0.5/0.7/0.9, reliability bins."""
+    ECE after/before calibration (with `ece_uncertainty` of the calibrated ECE), AUROC,
+    coverage at 0.5/0.7/0.9, reliability bins."""
     return {
         "n": len(scores),
         "accuracy": float(numpy.mean(correct)) if len(correct) else 0.0,
         "ece": expected_calibration_error(scores, correct),
         "ece_uncalibrated": expected_calibration_error(raw_scores, correct),
+        "ece_uncertainty": ece_uncertainty(scores, correct, n_samples=200),
         "auroc": auroc(scores, correct),
         "coverage": coverage_table(scores, correct),
         "reliability": reliability_bins(scores, correct),
