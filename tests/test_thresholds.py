@@ -226,5 +226,10 @@ def test_calibrate_cli_tunes_thresholds(trained_dir, tmp_path):
     tuned = spacy.load(out).get_pipe("beto_textcat")
     assert tuned.cfg["calibration"]["method"] == "platt"
     assert tuned.thresholds and set(tuned.thresholds) <= {"rojo", "azul", "verde"}
+    # Recalibrating without the option clears the thresholds tuned on the old calibration.
+    again = ["calibrate", str(out), str(tmp_path / "dev.spacy"), "-o", str(tmp_path / "again")]
+    result = CliRunner().invoke(app, again)
+    assert result.exit_code == 0, result.output
+    assert spacy.load(tmp_path / "again").get_pipe("beto_textcat").thresholds is None
     result = CliRunner().invoke(app, args + ["--target-precision", "0"])
     assert result.exit_code == 1 and "must be in (0, 1]" in text(result)
