@@ -290,8 +290,8 @@ def write_md(res: Dict[str, Any], args: argparse.Namespace) -> None:
         "",
         "## What each strategy labelled (per seed, cumulative)",
         "",
-        "| seed | round | strategy | docs | words | entities | P | R | F | train s |",
-        "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| seed | round | strategy | docs | words | entities | epochs | P | R | F | train s |",
+        "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for s in seeds:
         for r in rounds:
@@ -300,7 +300,8 @@ def write_md(res: Dict[str, Any], args: argparse.Namespace) -> None:
                 lab, sec = row["labelled"], row.get("train_seconds")
                 lines.append(
                     f"| {s} | {r} | {strategy} | {lab['docs']} | {lab['words']} | "
-                    f"{lab['entities']} | {_pct(row['ents_p'])} | {_pct(row['ents_r'])} | "
+                    f"{lab['entities']} | {args.steps * args.batch_words / lab['words']:.1f} | "
+                    f"{_pct(row['ents_p'])} | {_pct(row['ents_r'])} | "
                     f"{_pct(row['ents_f'])} | {'–' if sec is None else f'{sec:.0f}'} |"
                 )
     args.output.write_text("\n".join(lines) + "\n", encoding="utf8")
