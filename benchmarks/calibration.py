@@ -191,12 +191,13 @@ def write_md(res: Dict[str, Any], args: argparse.Namespace, path: Path) -> None:
     lines += [
         "",
         "How far each ECE can be trusted (`spacy_beto.evaluation.confidence.ece_uncertainty`): "
-        "its 90 % bootstrap interval, and the ECE a perfectly calibrated model would show with "
-        "the same scores on as many predictions (mean, 95th percentile). An ECE below that "
-        "noise floor, or a change smaller than it, is not evidence either way.",
+        "the 5th-95th percentiles of the ECE over bootstrap resamples (biased upwards: ECE only "
+        "gains from noise), and the ECE a perfectly calibrated model would show with the same "
+        "scores on as many predictions (mean, 95th percentile). An ECE below that noise floor, "
+        "or a change smaller than it, is not evidence either way.",
         "",
-        "| head | method | ECE raw (90 % interval) | noise floor raw | ECE calibrated "
-        "(90 % interval) | noise floor calibrated |",
+        "| head | method | ECE raw (bootstrap 5-95 %) | noise floor raw | ECE calibrated "
+        "(bootstrap 5-95 %) | noise floor calibrated |",
         "|---|---|---:|---:|---:|---:|",
     ]
 

@@ -176,7 +176,8 @@ def confidence_sections(head: Head, scores: Dict[str, Any], what: str) -> List[s
     if noise:
         lo, hi = noise["interval"]
         line += (
-            f" ECE 90 % bootstrap interval {pct(lo)}-{pct(hi)}; a perfectly calibrated model "
+            f" ECE over bootstrap resamples {pct(lo)}-{pct(hi)} (5th-95th percentile); a "
+            f"perfectly calibrated model "
             f"would show {pct(noise['noise_mean'])} on average (95th percentile "
             f"{pct(noise['noise_p95'])}) on {conf['n']} predictions: smaller ECE differences "
             "are noise."

@@ -349,7 +349,7 @@ def test_ece_uncertainty_tells_noise_from_miscalibration():
     u = ece_uncertainty(s, calibrated)
     assert u == ece_uncertainty(s, calibrated)  # seeded
     lo, hi = u["interval"]
-    assert lo <= expected_calibration_error(s, calibrated) <= hi
+    assert 0.0 < lo < hi < 0.2
     # A perfectly calibrated model shows an ECE of several points on 422 predictions...
     assert 0.03 < u["noise_mean"] < u["noise_p95"] < 0.09
     assert expected_calibration_error(s, calibrated) < u["noise_p95"]

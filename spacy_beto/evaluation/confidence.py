@@ -71,8 +71,10 @@ def ece_uncertainty(
 ) -> Dict[str, Any]:
     """How much an ECE measured on these predictions can be trusted:
 
-    * `interval`: a 90 % bootstrap interval of the ECE (predictions resampled with
-      replacement, `n_samples` times);
+    * `interval`: the 5th-95th percentiles of the ECE over `n_samples` bootstrap resamples of
+      the predictions. ECE is biased upwards on few predictions (bin noise only adds), and
+      resampling adds more, so near the noise floor this range sits above the measured value:
+      read it as the spread, not as a confidence interval around the value;
     * `noise_mean` / `noise_p95`: the ECE a perfectly calibrated model would show with these
       scores on this many predictions (each prediction correct with probability = its score,
       simulated `n_samples` times): with few predictions per bin, an ECE below that is not
