@@ -139,6 +139,8 @@ def measure(model: Path, args: argparse.Namespace) -> Dict[str, Any]:
                 "ece_uncalibrated": conf_after["ece_uncalibrated"],
                 "ece_uncalibrated_check": conf_before["ece"],
                 "ece": conf_after["ece"],
+                "ece_uncertainty": conf_after.get("ece_uncertainty"),
+                "ece_uncertainty_uncalibrated": conf_before.get("ece_uncertainty"),
                 "coverage": conf_after["coverage"],
                 "coverage_uncalibrated": conf_before["coverage"],
             }
@@ -217,6 +219,36 @@ def write_md(res: Dict[str, Any], args: argparse.Namespace, path: Path) -> None:
                 f"{pct(r['accuracy'])} | {aurocs[0]} | {aurocs[1]} | "
                 f"{pct(r['ece_uncalibrated'])} | {pct(r['ece'])} | {pct(hi['precision'])} "
                 f"({pct(hi['coverage'])}) |"
+            )
+    lines += [
+        "",
+        "How far each ECE can be trusted (`spacy_beto.evaluation.confidence.ece_uncertainty`): "
+        "the 5th-95th percentiles of the ECE over bootstrap resamples (biased upwards: ECE only "
+        "gains from noise), and the ECE a perfectly calibrated model would show with the same "
+        "scores on as many predictions (mean, 95th percentile). An ECE below that noise floor, "
+        "or a change smaller than it, is not evidence either way.",
+        "",
+        "| head | method | ECE raw (bootstrap 5-95 %) | noise floor raw | ECE calibrated "
+        "(bootstrap 5-95 %) | noise floor calibrated |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+
+    def ci(x: Any, u: Any) -> str:
+        return "–" if not u else f"{pct(x)} ({pct(u['interval'][0])}-{pct(u['interval'][1])})"
+
+    def floor(u: Any) -> str:
+        return "–" if not u else f"{pct(u['noise_mean'])} (p95 {pct(u['noise_p95'])})"
+
+    for method in ("greedy", "beam"):
+        for prefix, name in (("ents", "entities"), ("cats", "emotion (top class)")):
+            if prefix == "cats" and method == "beam":
+                continue
+            r = res[method][prefix]
+            raw_u, cal_u = r.get("ece_uncertainty_uncalibrated"), r.get("ece_uncertainty")
+            lines.append(
+                f"| {name} | {method if prefix == 'ents' else '–'} | "
+                f"{ci(r['ece_uncalibrated'], raw_u)} | {floor(raw_u)} | {ci(r['ece'], cal_u)} | "
+                f"{floor(cal_u)} |"
             )
     speeds = res["words_per_s"]
     lines += [

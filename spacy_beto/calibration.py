@@ -8,12 +8,16 @@ Two maps, both monotonic (they never change which entity or category wins):
 * **Temperature** (`{"method": "temperature", "t": T}`): p' = softmax(log(p) / T) over the
   labels of an exclusive classifier.
 
+Multi-label classifiers can also get **per-class decision thresholds** tuned for a target
+precision (`tune_threshold`): the lowest threshold whose precision on the calibration data
+reaches the target, i.e. the one keeping the most documents at that precision.
+
 A calibration is a plain JSON-able dict, so it is saved with the component's `cfg` by
 to_disk/to_bytes/pickle and used again after `spacy.load`. numpy only: this is runtime code.
 """
 
 import math
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, Iterable, Optional, Sequence
 
 import numpy
 from numpy.typing import ArrayLike
@@ -159,3 +163,61 @@ def invert_calibration(cal: Optional[Calibration], scores: Any) -> numpy.ndarray
     if cal["method"] == "platt":
         return _sigmoid((_logit(scores) - cal["b"]) / cal["a"])
     return apply_temperature({"t": 1.0 / cal["t"]}, scores)
+
+
+def tune_threshold(
+    scores: ArrayLike, gold: ArrayLike, target_precision: float
+) -> Optional[Dict[str, float]]:
+    """The lowest decision threshold t (one of the scores) such that the predictions with
+    score >= t have precision >= `target_precision` against `gold` (booleans): of the
+    thresholds reaching the target, the one with the highest recall. Returns {"threshold",
+    "precision", "recall", "kept"} (`kept`: predictions at or above t), or None if no threshold
+    reaches the target (e.g. no gold positive). Precision is not monotonic in t; every distinct
+    score is tried."""
+    if not 0.0 < target_precision <= 1.0:
+        raise ValueError(f"target precision {target_precision} is not in (0, 1]")
+    s = numpy.asarray(scores, dtype="f8")
+    y = numpy.asarray(gold, dtype=bool)
+    n_pos = int(y.sum())
+    if not n_pos:
+        return None
+    order = numpy.argsort(-s, kind="mergesort")
+    s, y = s[order], y[order]
+    tp = numpy.cumsum(y)
+    kept = numpy.arange(1, len(s) + 1)
+    last = numpy.r_[s[1:] != s[:-1], True]  # the last item of each run of equal scores
+    ok = last & (tp >= target_precision * kept - 1e-12)
+    if not ok.any():
+        return None
+    i = int(numpy.nonzero(ok)[0][-1])  # the lowest such threshold: the most kept
+    return {
+        "threshold": float(s[i]),
+        "precision": float(tp[i] / kept[i]),
+        "recall": float(tp[i] / n_pos),
+        "kept": int(kept[i]),
+    }
+
+
+def check_thresholds(
+    thresholds: Any, *, component: str, labels: Iterable[str]
+) -> Optional[Dict[str, float]]:
+    """`thresholds` if it is None or {label: t} with known labels and 0 < t <= 1; otherwise a
+    BetoConfigError."""
+    from .errors import BetoConfigError
+
+    if thresholds is None:
+        return None
+    known = set(labels)
+    ok = isinstance(thresholds, dict) and all(
+        isinstance(k, str) and isinstance(v, (int, float)) and 0.0 < float(v) <= 1.0
+        for k, v in thresholds.items()
+    )
+    unknown = sorted(set(thresholds) - known) if ok and known else []
+    if not ok or unknown:
+        why = f"unknown labels {unknown}" if unknown else "expected {label: threshold in (0, 1]}"
+        raise BetoConfigError(
+            f"Component '{component}': thresholds {thresholds!r} are not valid ({why}). "
+            "Retune them with `python -m spacy_beto calibrate MODEL DEV --target-precision P "
+            "--output OUT`."
+        )
+    return {k: float(v) for k, v in thresholds.items()}

@@ -172,6 +172,16 @@ def confidence_sections(head: Head, scores: Dict[str, Any], what: str) -> List[s
         f"**{pct(conf['ece'])}** (uncalibrated {pct(conf['ece_uncalibrated'])}), AUROC of the "
         f"score for correct vs wrong **{_auroc(conf['auroc'])}**."
     )
+    noise = conf.get("ece_uncertainty")
+    if noise:
+        lo, hi = noise["interval"]
+        line += (
+            f" ECE over bootstrap resamples {pct(lo)}-{pct(hi)} (5th-95th percentile); a "
+            f"perfectly calibrated model "
+            f"would show {pct(noise['noise_mean'])} on average (95th percentile "
+            f"{pct(noise['noise_p95'])}) on {conf['n']} predictions: smaller ECE differences "
+            "are noise."
+        )
     rows = [
         [
             t,

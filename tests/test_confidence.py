@@ -370,3 +370,30 @@ def test_pipeline_config_of_an_installed_package(saved_pipeline, tmp_path, monke
     config = pipeline_config("es_fake_pkg")
     assert config["components"]["ner"]["entity_scores"] is False
     assert list(config["components"]) == list(spacy.load(saved_pipeline).pipe_names)
+
+
+def test_ece_uncertainty_tells_noise_from_miscalibration():
+    from spacy_beto.evaluation.confidence import _ece_rows, ece_uncertainty
+
+    rng = numpy.random.default_rng(3)
+    s = rng.beta(8, 6.5, 422)  # top-class probabilities of a 7-class classifier, roughly
+    calibrated = rng.random(422) < s
+    idx = numpy.minimum((s * 10).astype("i8"), 9)
+    row = _ece_rows(idx[None], s[None], calibrated[None].astype("f8"), 10)[0]
+    assert row == pytest.approx(expected_calibration_error(s, calibrated))
+    u = ece_uncertainty(s, calibrated)
+    assert u == ece_uncertainty(s, calibrated)  # seeded
+    lo, hi = u["interval"]
+    assert 0.0 < lo < hi < 0.2
+    # A perfectly calibrated model shows an ECE of several points on 422 predictions...
+    assert 0.03 < u["noise_mean"] < u["noise_p95"] < 0.09
+    assert expected_calibration_error(s, calibrated) < u["noise_p95"]
+    # ...far less on 10x as many; an overconfident one is well above the noise.
+    big = rng.beta(8, 6.5, 4220)
+    assert ece_uncertainty(big, rng.random(4220) < big)["noise_mean"] < u["noise_mean"] / 2
+    sharp = numpy.clip(s + 0.15, 0, 1)
+    assert (
+        expected_calibration_error(sharp, calibrated)
+        > ece_uncertainty(sharp, calibrated)["noise_p95"]
+    )
+    assert ece_uncertainty([], []) == {}

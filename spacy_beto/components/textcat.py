@@ -3,10 +3,18 @@
 spaCy's exclusive `textcat` trains a document without gold categories towards all-zero scores
 and counts its predictions as false positives. Here such a document contributes no gradient and
 is left out of scoring, so one corpus may mix documents with and without categories.
+
+Decisions of a multi-label classifier: `doc.cats` keeps the (calibrated) probabilities, as in
+spaCy; `doc._.cats_over_threshold` lists the labels whose probability is at or above their
+threshold: the per-class threshold tuned by `calibrate --target-precision` where there is one,
+else the component's `threshold` (spaCy's textcat_multilabel setting, 0.5 by default). The
+same thresholds decide positives in the component's scores (P/R/F; AUC is unchanged).
 """
 
+import logging
+import warnings
 from collections import Counter
-from typing import Callable, Dict, Iterable, List, Optional, Tuple, cast
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, cast
 
 import numpy
 from spacy.language import Language
@@ -22,8 +30,10 @@ from ..calibration import (
     Calibration,
     apply_calibration,
     check_calibration,
+    check_thresholds,
     fit_platt,
     fit_temperature,
+    tune_threshold,
 )
 from ..errors import BetoConfigError
 from ..heads import check_score_keys
@@ -46,6 +56,13 @@ nO = null
     + LISTENER_CONFIG_STR
 )
 DEFAULT_TEXTCAT_MODEL = Config().from_str(DEFAULT_TEXTCAT_CONFIG_STR)["model"]
+
+logger = logging.getLogger(__name__)
+
+OVER_THRESHOLD_ATTR = "cats_over_threshold"
+if not Doc.has_extension(OVER_THRESHOLD_ATTR):
+    # None until a multi-label beto_textcat has run; several such classifiers share the list.
+    Doc.set_extension(OVER_THRESHOLD_ATTR, default=None)
 
 
 CLASS_WEIGHTINGS = ("none", "balanced", "sqrt")
@@ -98,6 +115,7 @@ class BetoTextCategorizer(TextCategorizer):
         self.cfg["class_weighting"] = class_weighting
         self.cfg["class_weights"] = {}
         self.cfg["calibration"] = None
+        self.cfg["thresholds"] = None
 
     @property
     def multi_label(self) -> bool:
@@ -114,20 +132,98 @@ class BetoTextCategorizer(TextCategorizer):
     def set_calibration(self, calibration: Optional[Calibration]) -> None:
         self.cfg["calibration"] = check_calibration(calibration, component=self.name)
 
+    @property
+    def thresholds(self) -> Optional[Dict[str, float]]:
+        """Per-class decision thresholds of a multi-label classifier (tuned by
+        `fit_thresholds`), or None; classes without one use `cfg["threshold"]`."""
+        return check_thresholds(self.cfg.get("thresholds"), component=self.name, labels=self.labels)
+
+    def set_thresholds(self, thresholds: Optional[Dict[str, float]]) -> None:
+        if thresholds is not None and not self.multi_label:
+            raise self._exclusive_thresholds_error()
+        self.cfg["thresholds"] = check_thresholds(
+            thresholds, component=self.name, labels=self.labels
+        )
+
+    def decision_thresholds(self) -> Dict[str, float]:
+        """The threshold of every label: its tuned one, else the component's `threshold`."""
+        default = float(self.cfg.get("threshold", 0.5))
+        tuned = self.thresholds or {}
+        return {label: tuned.get(label, default) for label in self.labels}
+
+    def _exclusive_thresholds_error(self) -> BetoConfigError:
+        return BetoConfigError(
+            f"Component '{self.name}' has exclusive classes: its decision is the most probable "
+            f"class, so per-class thresholds do not apply. Drop --target-precision for it, or "
+            f"train it with multi_label = true (and model.exclusive_classes = false) if a "
+            f"document can have several of its categories."
+        )
+
     def set_annotations(self, docs: Iterable[Doc], scores: Floats2d) -> None:
-        """Write the (calibrated, if `calibrate` has run) scores to `doc.cats`."""
+        """Write the (calibrated, if `calibrate` has run) scores to `doc.cats`; for a
+        multi-label classifier, also the labels at or above their thresholds to
+        `doc._.cats_over_threshold` (other classifiers' labels there are kept)."""
         cal = self.calibration
         if cal is not None:
             calibrated = apply_calibration(cal, self.model.ops.to_numpy(scores))
             scores = cast(Floats2d, calibrated.astype("f4"))
+        docs = list(docs)
         super().set_annotations(docs, scores)
+        if not self.multi_label:
+            return
+        thresholds = self.decision_thresholds()
+        for doc in docs:
+            previous = getattr(doc._, OVER_THRESHOLD_ATTR) or []
+            kept = [label for label in previous if label not in thresholds]
+            kept += [label for label, t in thresholds.items() if doc.cats.get(label, 0.0) >= t]
+            setattr(doc._, OVER_THRESHOLD_ATTR, kept)
 
-    def fit_calibration(self, examples: Iterable[Example]) -> Dict[str, object]:
-        """Fit the calibration on examples whose `predicted` docs hold this component's raw
-        scores (run with `set_calibration(None)`), over the examples with gold categories of
-        this component. Sets `cfg["calibration"]`; returns {"calibration", "probs", "gold"}.
-        Raises BetoConfigError if no example has gold categories."""
+    def fit_thresholds(
+        self, examples: Iterable[Example], *, target_precision: float
+    ) -> Dict[str, Any]:
+        """Tune a decision threshold per class of a multi-label classifier: the lowest one whose
+        precision on `examples` reaches `target_precision` (`calibration.tune_threshold`).
+        `examples` as for `fit_calibration` (predicted docs holding the raw scores); the
+        current calibration is applied first, as at prediction time. A class that no
+        threshold brings to the target keeps the component's `threshold` (0.5 by default), with
+        a warning naming it. Sets `cfg["thresholds"]`; returns {"thresholds": {label: t},
+        "tuned": {label: {threshold, precision, recall, kept}}, "unreached": [labels]}.
+        BetoConfigError for an exclusive classifier or without gold categories."""
+        if not self.multi_label:
+            raise self._exclusive_thresholds_error()
+        if not 0.0 < target_precision <= 1.0:
+            raise BetoConfigError(
+                f"--target-precision {target_precision} must be in (0, 1], e.g. 0.9."
+            )
         labels = list(self.labels)
+        probs, gold = self._cats_arrays(examples, labels)
+        probs = apply_calibration(self.calibration, probs).reshape(probs.shape)
+        tuned: Dict[str, Dict[str, float]] = {}
+        unreached: List[str] = []
+        for j, label in enumerate(labels):
+            mask = gold[:, j] >= 0.0
+            fit = tune_threshold(probs[mask, j], gold[mask, j] > 0.5, target_precision)
+            if fit is None:
+                unreached.append(label)
+            else:
+                tuned[label] = fit
+        if unreached:
+            default = float(self.cfg.get("threshold", 0.5))
+            message = (
+                f"Component '{self.name}': no threshold reaches precision {target_precision} for "
+                f"{', '.join(unreached)} on the calibration data; they keep threshold {default}."
+            )
+            logger.warning(message)
+            warnings.warn(message, UserWarning, stacklevel=2)
+        thresholds = {label: fit["threshold"] for label, fit in tuned.items()}
+        self.set_thresholds(thresholds)
+        return {"thresholds": thresholds, "tuned": tuned, "unreached": unreached}
+
+    def _cats_arrays(
+        self, examples: Iterable[Example], labels: List[str]
+    ) -> Tuple[numpy.ndarray, numpy.ndarray]:
+        """(predicted scores, gold values with -1 for missing) of the examples with gold
+        categories of this component; BetoConfigError if there is none."""
         annotated = [eg for eg in examples if has_gold_cats(eg, labels)]
         if not annotated or not labels:
             raise BetoConfigError(
@@ -143,6 +239,14 @@ class BetoTextCategorizer(TextCategorizer):
             [[eg.reference.cats.get(label, -1.0) for label in labels] for eg in annotated],
             dtype="f8",
         )
+        return probs, gold
+
+    def fit_calibration(self, examples: Iterable[Example]) -> Dict[str, object]:
+        """Fit the calibration on examples whose `predicted` docs hold this component's raw
+        scores (run with `set_calibration(None)`), over the examples with gold categories of
+        this component. Sets `cfg["calibration"]`; returns {"calibration", "probs", "gold"}.
+        Raises BetoConfigError if no example has gold categories."""
+        probs, gold = self._cats_arrays(examples, list(self.labels))
         if self.multi_label:
             mask = gold >= 0.0
             cal = fit_platt(probs[mask], gold[mask] > 0.5)

@@ -6,9 +6,12 @@ document (the best category's probability, and whether it is the gold one).
 """
 
 import html
+import logging
 from typing import Any, Dict, List, Sequence
 
 import numpy
+
+logger = logging.getLogger(__name__)
 
 THRESHOLDS = (0.5, 0.7, 0.9)
 N_BINS = 10
@@ -46,6 +49,55 @@ def expected_calibration_error(
     if not total:
         return 0.0
     return sum(b["n"] * abs(b["accuracy"] - b["confidence"]) for b in bins) / total
+
+
+def _ece_rows(idx: numpy.ndarray, s: numpy.ndarray, c: numpy.ndarray, n_bins: int) -> numpy.ndarray:
+    """ECE of each row of (bin index, score, correct) matrices, vectorised over rows."""
+    rows, n = idx.shape
+    flat = (numpy.arange(rows)[:, None] * n_bins + idx).ravel()
+    size = rows * n_bins
+    conf = numpy.bincount(flat, weights=s.ravel(), minlength=size).reshape(rows, n_bins)
+    acc = numpy.bincount(flat, weights=c.ravel(), minlength=size).reshape(rows, n_bins)
+    return numpy.abs(acc - conf).sum(axis=1) / n  # sum_b n_b |acc_b - conf_b| / n
+
+
+def ece_uncertainty(
+    scores: Sequence[float],
+    correct: Sequence[bool],
+    *,
+    n_bins: int = N_BINS,
+    n_samples: int = 500,
+    seed: int = 0,
+) -> Dict[str, Any]:
+    """How much an ECE measured on these predictions can be trusted:
+
+    * `interval`: the 5th-95th percentiles of the ECE over `n_samples` bootstrap resamples of
+      the predictions. ECE is biased upwards on few predictions (bin noise only adds), and
+      resampling adds more, so near the noise floor this range sits above the measured value:
+      read it as the spread, not as a confidence interval around the value;
+    * `noise_mean` / `noise_p95`: the ECE a perfectly calibrated model would show with these
+      scores on this many predictions (each prediction correct with probability = its score,
+      simulated `n_samples` times): with few predictions per bin, an ECE below that is not
+      evidence of miscalibration, and differences within it are noise.
+
+    Seeded: the same input gives the same figures. {} for an empty set."""
+    s = numpy.asarray(scores, dtype="f8")
+    c = numpy.asarray(correct, dtype="f8")
+    if not s.size:
+        return {}
+    rng = numpy.random.default_rng(seed)
+    idx = numpy.minimum((s * n_bins).astype("i8"), n_bins - 1)
+    pick = rng.integers(0, s.size, size=(n_samples, s.size))
+    boot = _ece_rows(idx[pick], s[pick], c[pick], n_bins)
+    tiled = numpy.broadcast_to(s, (n_samples, s.size))
+    perfect = (rng.random((n_samples, s.size)) < tiled).astype("f8")
+    noise = _ece_rows(numpy.broadcast_to(idx, tiled.shape), tiled, perfect, n_bins)
+    return {
+        "interval": [float(numpy.percentile(boot, 5)), float(numpy.percentile(boot, 95))],
+        "noise_mean": float(noise.mean()),
+        "noise_p95": float(numpy.percentile(noise, 95)),
+        "n_samples": n_samples,
+    }
 
 
 def auroc(scores: Sequence[float], correct: Sequence[bool]) -> float:
@@ -93,12 +145,14 @@ def confidence_summary(
     scores: Sequence[float], correct: Sequence[bool], raw_scores: Sequence[float]
 ) -> Dict[str, Any]:
     """Everything the report shows for one head: n, accuracy (precision of the predictions),
-    ECE after/before calibration, AUROC, coverage at 0.5/0.7/0.9, reliability bins."""
+    ECE after/before calibration (with `ece_uncertainty` of the calibrated ECE), AUROC,
+    coverage at 0.5/0.7/0.9, reliability bins."""
     return {
         "n": len(scores),
         "accuracy": float(numpy.mean(correct)) if len(correct) else 0.0,
         "ece": expected_calibration_error(scores, correct),
         "ece_uncalibrated": expected_calibration_error(raw_scores, correct),
+        "ece_uncertainty": ece_uncertainty(scores, correct, n_samples=200),
         "auroc": auroc(scores, correct),
         "coverage": coverage_table(scores, correct),
         "reliability": reliability_bins(scores, correct),
@@ -187,6 +241,47 @@ def calibrate_pipeline(nlp: Any, examples: Sequence[Any]) -> Dict[str, Dict[str,
         raise BetoConfigError("The calibration set has no documents.")
     for pipe in targets:
         pipe.set_calibration(None)
+        if getattr(pipe, "thresholds", None):
+            # Tuned on the old calibrated scores: stale once the calibration is refitted.
+            logger.warning(
+                "Component '%s': its per-class thresholds are cleared with its calibration; "
+                "retune them (calibrate --target-precision P).",
+                pipe.name,
+            )
+            pipe.set_thresholds(None)
     for eg, doc in zip(examples, nlp.pipe(eg.predicted for eg in examples)):
         eg.predicted = doc
     return {pipe.name: pipe.fit_calibration(examples)["calibration"] for pipe in targets}
+
+
+def threshold_targets(nlp: Any) -> List[Any]:
+    """The multi-label text classifiers (those `tune_pipeline_thresholds` tunes). BetoConfigError
+    if there is none, naming the exclusive ones: their decision is the most probable class, so
+    per-class thresholds do not apply."""
+    from ..errors import BetoConfigError
+
+    textcats = [pipe for _, pipe in nlp.pipeline if hasattr(pipe, "fit_thresholds")]
+    multi = [pipe for pipe in textcats if pipe.multi_label]
+    if not multi:
+        exclusive = ", ".join(f"'{pipe.name}'" for pipe in textcats)
+        what = f"exclusive classes only ({exclusive})" if textcats else "no beto_textcat"
+        raise BetoConfigError(
+            f"--target-precision tunes per-class thresholds of multi-label text classifiers, "
+            f"but the pipeline has {what}. An exclusive classifier decides by its most probable "
+            f"class: drop --target-precision, or train the classifier with multi_label = true "
+            f"(and model.exclusive_classes = false) if a document can have several categories."
+        )
+    return multi
+
+
+def tune_pipeline_thresholds(
+    nlp: Any, examples: Sequence[Any], *, target_precision: float
+) -> Dict[str, Dict[str, Any]]:
+    """Tune per-class decision thresholds for `target_precision` in every multi-label text
+    classifier (`fit_thresholds`), on `examples` as `calibrate_pipeline` left them (predicted
+    with calibration off; run it first). Returns {component: fit_thresholds' result}.
+    BetoConfigError if the pipeline has no multi-label classifier (`threshold_targets`)."""
+    return {
+        pipe.name: pipe.fit_thresholds(examples, target_precision=target_precision)
+        for pipe in threshold_targets(nlp)
+    }
