@@ -60,6 +60,8 @@ def prepare(args: argparse.Namespace) -> Path:
             run(sp + ["import", "tsv", str(emo / emo_file), str(data / split / "emotion.spacy"),
                       "--text-col", "tweet", "--label-col", "emotion"],
                 logs / f"import-emo-{split}.log")  # fmt: skip
+    if args.model is not None:  # an already-trained pipeline: only the dev data is needed
+        return args.model.resolve()
     mini = work / "mini"
     if not (mini / "config.json").exists():
         run(sp + ["build-mini", str(data / "train"), "--output", str(mini), "--vocab-size",
@@ -177,13 +179,22 @@ def write_md(res: Dict[str, Any], args: argparse.Namespace, path: Path) -> None:
     )
     if shown(args.config) != "configs/mini.cfg":
         command += f" --config {shown(args.config)} --output {shown(args.output)}"
+    trained = (
+        f"mini encoder {args.layers} layers, hidden {args.hidden}, vocab {args.vocab_size}, "
+        f"built from the training text; joint NER + emotions, {shown(args.config)}, "
+        f"{args.steps} steps"
+    )
+    if args.model is not None:
+        command = (
+            f"python benchmarks/calibration.py --data-dir ../shared/data --model {args.model} "
+            f"--output {shown(args.output)}"
+        )
+        trained = f"a pipeline trained elsewhere: {args.model}"
 
     lines = [
         "# Entity and category confidence: calibration on CoNLL-2002 + EmoEvent",
         "",
-        f"Command: `{command}` (mini encoder {args.layers} layers, hidden {args.hidden}, "
-        f"vocab {args.vocab_size}, built from the "
-        f"training text; joint NER + emotions, {shown(args.config)}, {args.steps} steps). "
+        f"Command: `{command}` ({trained}). "
         f"Entity head {head}. Dev sets "
         f"(esp.testa, EmoEvent dev) split by document: calibration fitted on the even half "
         f"({res['n_cal']} docs), all figures on the odd half ({res['n_eval']} docs). Raw JSON: "
@@ -307,8 +318,8 @@ def write_md(res: Dict[str, Any], args: argparse.Namespace, path: Path) -> None:
         "| CPU words/s drop <= 15 % | not measurable on this loaded machine | "
         + ("on by default |" if first == TOKEN_METHOD else "opt-in |"),
         "",
-        f"This is a {args.steps}-step model of a {args.layers}-layer mini encoder (entity F1 "
-        f"{pct(res['off']['ents_f'])}); a fully trained model (benchmarks/accuracy.py, 1000+ "
+        f"The model: {trained} (entity F1 {pct(res['off']['ents_f'])}); a fully trained "
+        "model (benchmarks/accuracy.py, 1000+ "
         "steps) and real BETO need a longer run. The emotion classifier's raw top-class "
         "probabilities were already close to calibrated here, and a temperature fitted on "
         f"{c['n']} tweets did not transfer to the other half: more calibration data (or "
@@ -331,6 +342,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "calibration.md")
     parser.add_argument("--config", type=Path, default=ROOT / "configs" / "mini.cfg")
+    parser.add_argument(
+        "--model", type=Path, default=None,
+        help="score this trained pipeline (e.g. one of pretrain_effect.py's) instead of training",
+    )  # fmt: skip
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     model = prepare(args)
