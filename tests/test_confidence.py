@@ -369,7 +369,8 @@ def test_pipeline_config_of_an_installed_package(saved_pipeline, tmp_path, monke
     monkeypatch.setattr(spacy.util, "get_package_path", lambda name: package)
     config = pipeline_config("es_fake_pkg")
     assert config["components"]["ner"]["entity_scores"] is False
-    assert list(config["components"]) == list(spacy.load(saved_pipeline).pipe_names)
+    # (older confection versions sort the sections: compare the names, not their order)
+    assert set(config["components"]) == set(spacy.load(saved_pipeline).pipe_names)
 
 
 def test_ece_uncertainty_tells_noise_from_miscalibration():
