@@ -142,7 +142,15 @@ def test_calibration_round_trips(calibrated_dir, ner_records, emotion_records, t
     copies["disk"] = spacy.load(tmp_path / "again")
     for how, other in copies.items():
         for name, cal in cals.items():
-            assert other.get_pipe(name).cfg["calibration"] == cal, how
+            # srsly's JSON parser can be 1 ulp off (json_loads("-2.5155023767") gives
+            # -2.515502376699999): the parameters survive to float precision, not bit for bit
+            again = other.get_pipe(name).cfg["calibration"]
+            assert set(again) == set(cal), how
+            for key, value in cal.items():
+                expected_value = (
+                    value if isinstance(value, str) else pytest.approx(value, rel=1e-12)
+                )
+                assert again[key] == expected_value, (how, key)
         assert_close(outputs(other.pipe(texts)), expected)
     raw = spacy.load(calibrated_dir)
     for name in cals:
