@@ -35,3 +35,16 @@ def check_labels_in_data(
             f"{what}; the data has {sorted(seen)}. The component could never predict them. "
             f"Remove them from the labels (or the labels file), or add training data with them."
         )
+
+
+def check_entity_labels_in_data(
+    labels: Any, get_examples: Callable[[], Iterable[Example]], *, component: str
+) -> None:
+    """check_labels_in_data for an entity head: every label must be some gold entity's."""
+    check_labels_in_data(
+        labels,
+        get_examples,
+        component=component,
+        seen_in=lambda eg: [ent.label_ for ent in eg.reference.ents],
+        what="an entity label",
+    )

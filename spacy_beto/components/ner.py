@@ -44,7 +44,7 @@ from .entity_scores import (
     entity_score,
     publish_entity_scores,
 )
-from .labels import check_labels_in_data
+from .labels import check_entity_labels_in_data
 from .listener import LISTENER_CONFIG_STR
 
 __all__ = [
@@ -270,13 +270,7 @@ class BetoEntityRecognizer(EntityScoresMixin, EntityRecognizer):
     ) -> None:
         """Initialize as spaCy does, after checking that every given label has an entity."""
         if labels is not None:
-            check_labels_in_data(
-                labels,
-                get_examples,
-                component=self.name,
-                seen_in=lambda eg: [ent.label_ for ent in eg.reference.ents],
-                what="an entity label",
-            )
+            check_entity_labels_in_data(labels, get_examples, component=self.name)
         super().initialize(get_examples, nlp=nlp, labels=labels)
 
 

@@ -41,7 +41,7 @@ from thinc.types import Floats2d
 from ..errors import BetoConfigError
 from . import biluo
 from .entity_scores import EntityScoresMixin, check_candidate_threshold, publish_entity_scores
-from .labels import check_labels_in_data, label_names
+from .labels import check_entity_labels_in_data, label_names
 from .listener import LISTENER_CONFIG_STR
 
 logger = logging.getLogger(__name__)
@@ -157,13 +157,7 @@ class BetoTokenEntityRecognizer(EntityScoresMixin, TrainablePipe):
         entities of the examples; then the model, with 1 + 4 x labels outputs."""
         validate_get_examples(get_examples, "BetoTokenEntityRecognizer.initialize")
         if labels is not None:
-            check_labels_in_data(
-                labels,
-                get_examples,
-                component=self.name,
-                seen_in=lambda eg: [ent.label_ for ent in eg.reference.ents],
-                what="an entity label",
-            )
+            check_entity_labels_in_data(labels, get_examples, component=self.name)
             names = label_names(labels)
         else:
             names = sorted({ent.label_ for eg in get_examples() for ent in eg.reference.ents})
