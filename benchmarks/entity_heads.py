@@ -4,10 +4,10 @@
 
 Trains NER-only pipelines on CoNLL-2002 (the data and the mini encoder that
 `benchmarks/accuracy.py` prepares in its work dir: `data/{train,dev}/ner.spacy`, `mini/`) with
-configs/mini.cfg (`beto_ner`) and configs/mini-token-ner.cfg (`beto_token_ner`), equal steps,
-equal batches, the same seeds; evaluates model-best on esp.testa with `spacy evaluate`; writes a
-Markdown table (per run, mean ± std per head, per-type F1) and the raw JSON. Finished runs are kept
-(`--reuse`), so an interrupted comparison resumes.
+configs/mini-transition-ner.cfg (`beto_ner`) and configs/mini.cfg (`beto_token_ner`, the default),
+equal steps, equal batches, the same seeds; evaluates model-best on esp.testa with `spacy
+evaluate`; writes a Markdown table (per run, mean ± std per head, per-type F1) and the raw JSON.
+Finished runs are kept (`--reuse`), so an interrupted comparison resumes.
 """
 
 import argparse
@@ -19,11 +19,11 @@ import time
 from pathlib import Path
 from typing import Dict, List
 
-from accuracy import PY, ROOT, finish, run, start
+from accuracy import PY, ROOT, _rel, finish, run, start
 
 HEADS = {
-    "beto_ner": ROOT / "configs" / "mini.cfg",
-    "beto_token_ner": ROOT / "configs" / "mini-token-ner.cfg",
+    "beto_ner": ROOT / "configs" / "mini-transition-ner.cfg",
+    "beto_token_ner": ROOT / "configs" / "mini.cfg",
 }
 
 
@@ -38,7 +38,20 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch threads per run")
     parser.add_argument("--reuse", action="store_true", help="keep finished runs")
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "entity_heads.md")
+    parser.add_argument(
+        "--head",
+        action="append",
+        default=[],
+        metavar="NAME=CONFIG",
+        help="another pipeline config to compare (repeatable)",
+    )
     args = parser.parse_args()
+    heads = dict(HEADS)
+    for spec in args.head:
+        name, _, config = spec.partition("=")
+        if not name or not Path(config).is_file():
+            sys.exit(f"--head {spec!r}: give NAME=CONFIG with an existing config file")
+        heads[name] = Path(config).resolve()
 
     work = args.work_dir.resolve()
     data, mini = work / "data", work / "mini"
@@ -47,14 +60,14 @@ def main() -> None:
             sys.exit(f"{path} not found: run benchmarks/accuracy.py first (or pass --work-dir)")
     out_dir, logs = work / "entity_heads", work / "entity_heads" / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    runs = [(head, seed) for seed in args.seeds for head in HEADS]
+    runs = [(head, seed) for seed in args.seeds for head in heads]
     pending = [r for r in runs if not (args.reuse and _done(out_dir / _key(*r)))]
     active: Dict[str, subprocess.Popen] = {}
     while pending or active:
         while pending and len(active) < args.jobs:
             head, seed = pending.pop(0)
             key = _key(head, seed)
-            cmd = [PY, "-m", "spacy", "train", str(HEADS[head]), "--output", str(out_dir / key),
+            cmd = [PY, "-m", "spacy", "train", str(heads[head]), "--output", str(out_dir / key),
                    "--paths.train_ner", str(data / "train" / "ner.spacy"),
                    "--paths.train_textcat", str(data / "train" / "emotion.spacy"),
                    "--paths.dev", str(data / "dev" / "ner.spacy"),
@@ -88,7 +101,7 @@ def main() -> None:
             "ents_f": metrics["ents_f"],
             "per_type_f": {t: v["f"] for t, v in metrics["ents_per_type"].items()},
         }
-    write_outputs(results, args)
+    write_outputs(results, args, heads)
 
 
 def _key(head: str, seed: int) -> str:
@@ -99,7 +112,9 @@ def _done(run_dir: Path) -> bool:
     return (run_dir / "metrics.json").exists() and (run_dir / "seconds.json").exists()
 
 
-def write_outputs(results: Dict[str, Dict], args: argparse.Namespace) -> None:
+def write_outputs(
+    results: Dict[str, Dict], args: argparse.Namespace, heads: Dict[str, Path]
+) -> None:
     lines = [
         "| head | seed | wall-clock s | P | R | entity F1 | " + " | ".join(_types(results)) + " |",
         "|---|---:|---:|---:|---:|---:|" + "---:|" * len(_types(results)),
@@ -112,13 +127,17 @@ def write_outputs(results: Dict[str, Dict], args: argparse.Namespace) -> None:
         )
     lines += ["", "| head | entity F1, mean ± std | runs |", "|---|---:|---:|"]
     means: Dict[str, float] = {}
-    for head in HEADS:
+    for head in heads:
         scores = [r["ents_f"] * 100 for r in results.values() if r["head"] == head]
         means[head] = statistics.mean(scores)
         std = statistics.stdev(scores) if len(scores) > 1 else 0.0
         lines.append(f"| {head} | {means[head]:.2f} ± {std:.2f} | {len(scores)} |")
-    diff = means["beto_token_ner"] - means["beto_ner"]
-    lines += ["", f"beto_token_ner − beto_ner: **{diff:+.2f}** entity F1 (mean over seeds)."]
+    lines += [""] + [
+        f"{head} − beto_ner: **{means[head] - means['beto_ner']:+.2f}** entity F1 (seed mean)."
+        for head in heads
+        if head != "beto_ner"
+    ]
+    lines += ["", "Configs: " + ", ".join(f"{h} `{_rel(c)}`" for h, c in heads.items()) + "."]
     table = "\n".join(lines) + "\n"
     args.output.write_text(
         "# Entity heads: beto_ner vs beto_token_ner (CoNLL-2002, NER only, same mini encoder)\n\n"

@@ -10,7 +10,7 @@ BETO's real vocabulary in ../shared/beto/cased; `--overhead`: a 1-layer, 32-wide
 encoder costs ~nothing and what is left is the pipeline around it), `--threads` torch threads,
 CPU or `--gpu-id N`. Variants, each measured in its own subprocess (so peak RSS is its own):
 
-  a  es_beto_trf: beto_transformer + beto_ner + beto_textcat (configs/beto.cfg) via nlp.pipe
+  a  es_beto_trf: beto_transformer + beto_token_ner + beto_textcat (configs/beto.cfg) via nlp.pipe
   b  spaCy's quickstart (`spacy init config -l es -p ner,textcat --optimize accuracy --gpu`)
   c  Hugging Face token-classification + text-classification pipelines (two forward passes)
   d  the limit: bare encoder forward, each text once, in length-sorted batches (the same
@@ -18,7 +18,7 @@ CPU or `--gpu-id N`. Variants, each measured in its own subprocess (so peak RSS 
   t  tokenize only: BETO's fast (Rust) WordPiece tokenizer over the texts, nothing else
   ts tokenize only: spaCy's Spanish tokenizer (`nlp.tokenizer.pipe`)
   q  (a) with the encoder's Linear layers dynamically quantized to int8 (`--variants` to add)
-  at (a) with beto_token_ner (BILUO token classification) instead of beto_ner (`--variants`)
+  atb (a) with the transition-based beto_ner instead of beto_token_ner (`--variants`)
 
 A variant key is `NAME[+mp][@BATCH]`: `+mp` is the reduced-precision variant (a, b:
 `mixed_precision = true`, spacy-transformers' fp16 autocast; c: fp16 weights; d: fp16 autocast;
@@ -58,8 +58,9 @@ NAMES = {
     "an": "(a), prefetch off",
     "abf": "(a), encoder in bf16 (precision = bf16, weights cast once)",
     "ah": "(a), encoder in fp16 (precision = fp16, weights cast once)",
-    "as": "(a), entity scores on (beto_ner entity_scores = true, greedy replay)",
-    "at": "(a) with beto_token_ner instead of beto_ner (token classification, scores on)",
+    "a-noscore": "(a), entity scores off (beto_token_ner entity_scores = false)",
+    "atb": "(a) with the transition-based beto_ner instead of beto_token_ner (scores off)",
+    "atbs": "(atb), entity scores on (beto_ner entity_scores = true, greedy replay)",
     "acpu": "(a) with the CPU defaults (max_batch_items 4,096, length groups 4,096), no prefetch",
     "b": "spaCy quickstart trf",
     "c": "HF pipelines (tok+seq cls)",
@@ -93,9 +94,11 @@ CONFIG_OVERRIDES = {
         "components.transformer.model.get_spans.window": 256,
         "components.transformer.model.get_spans.stride": 224,
     },
-    "as": {"components.ner.entity_scores": True},
-    # The ner component swapped: the factory's default model (a softmax on the listener).
-    "at": {"components.ner.factory": "beto_token_ner"},
+    "a-noscore": {"components.ner.entity_scores": False},
+    # The ner component swapped: the factory's default model (spaCy's transition-based parser
+    # on the listener; configs/beto.cfg gives the ner no model of its own).
+    "atb": {"components.ner.factory": "beto_ner"},
+    "atbs": {"components.ner.factory": "beto_ner", "components.ner.entity_scores": True},
 }
 MIXED = "+mp"
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)

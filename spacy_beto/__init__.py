@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .corpus.interleaved import create_interleaved_corpus
     from .layers.features import create_feature_augmented_tok2vec
     from .layers.transformer_model import create_beto_transformer_model
+    from .layers.window_maxout import create_window_maxout
     from .pipeline import add_to
     from .scoring import make_textcat_scorer
 
@@ -32,6 +33,7 @@ _LAZY: Dict[str, str] = {
     "create_beto_transformer_model": ".layers.transformer_model",
     "create_feature_augmented_tok2vec": ".layers.features",
     "create_interleaved_corpus": ".corpus.interleaved",
+    "create_window_maxout": ".layers.window_maxout",
     "make_beto_ner": ".components.ner",
     "make_beto_token_ner": ".components.token_ner",
     "make_beto_textcat": ".components.textcat",
@@ -50,6 +52,7 @@ __all__ = [
     "create_beto_transformer_model",
     "create_interleaved_corpus",
     "create_feature_augmented_tok2vec",
+    "create_window_maxout",
     "make_beto_ner",
     "make_beto_token_ner",
     "make_beto_textcat",

@@ -71,11 +71,12 @@ def make_examples(nlp: Language, ner_records, emotion_records) -> List[Example]:
     return examples
 
 
-def build_pipeline(model_dir: Path) -> Language:
-    """transformer + ner + textcat + doc_cleaner, as in the packaged es_beto_trf."""
+def build_pipeline(model_dir: Path, *, ner_factory: str = "beto_ner") -> Language:
+    """transformer + ner + textcat + doc_cleaner, the layout of the packaged es_beto_trf (whose
+    entity head is beto_token_ner: `ner_factory`)."""
     nlp = spacy.blank("es")
     nlp.add_pipe("beto_transformer", name="transformer", config={"model": {"name": str(model_dir)}})
-    nlp.add_pipe("beto_ner", name="ner")
+    nlp.add_pipe(ner_factory, name="ner")
     nlp.add_pipe("beto_textcat", name="textcat")
     nlp.add_pipe("doc_cleaner")  # drops doc._.trf_data after the heads read it
     return nlp
@@ -108,4 +109,15 @@ def saved_pipeline(trained_nlp, tmp_path_factory) -> Path:
     """`trained_nlp` saved to disk once."""
     path = tmp_path_factory.mktemp("saved") / "nlp"
     trained_nlp.to_disk(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def saved_default_pipeline(tiny_model_dir, ner_records, emotion_records, tmp_path_factory) -> Path:
+    """As `saved_pipeline`, with the shipped configs' entity head (beto_token_ner): what the
+    README's examples run against."""
+    nlp = build_pipeline(tiny_model_dir, ner_factory="beto_token_ner")
+    train(nlp, make_examples(nlp, ner_records, emotion_records), epochs=3)
+    path = tmp_path_factory.mktemp("saved_default") / "nlp"
+    nlp.to_disk(path)
     return path

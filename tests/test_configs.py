@@ -19,8 +19,8 @@ CONFIGS = sorted((ROOT / "configs").glob("*.cfg"))
 # Per config: its extra components and their labels; they also get OFF/NO categories on two
 # thirds of the emotion documents (mini-offensive.cfg).
 EXTRA_HEADS = {"mini-offensive.cfg": {"offensive": {"NO", "OFF"}}}
-# The entity head of each config that does not use beto_ner.
-NER_FACTORY = {"mini-token-ner.cfg": "beto_token_ner"}
+# The entity head of each config that does not use the default, beto_token_ner.
+NER_FACTORY = {"mini-transition-ner.cfg": "beto_ner"}
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +80,7 @@ def test_config_trains_a_few_steps(config, corpus_dirs, tiny_model_dir, tmp_path
     assert nlp.pipe_names == ["transformer", "ner", "textcat", *extra, "doc_cleaner"]
     assert [nlp.get_pipe_meta(n).factory for n in nlp.pipe_names] == [
         "beto_transformer",
-        NER_FACTORY.get(config.name, "beto_ner"),
+        NER_FACTORY.get(config.name, "beto_token_ner"),
         "beto_textcat",
         *["beto_textcat"] * len(extra),
         "doc_cleaner",

@@ -17,7 +17,11 @@ def entry_points():
 def test_entry_points_declared():
     names = {name for _, name in entry_points()}
     assert {"beto_transformer", "beto_ner", "beto_token_ner", "beto_textcat"} <= names
-    assert {"spacy-beto.TransformerModel.v1", "spacy-beto.textcat_scorer.v1"} <= names
+    assert {
+        "spacy-beto.TransformerModel.v1",
+        "spacy-beto.WindowMaxout.v1",
+        "spacy-beto.textcat_scorer.v1",
+    } <= names
 
 
 def test_entry_points_resolve_in_fresh_interpreter():

@@ -154,7 +154,7 @@ def resolve_imports(block: Block) -> None:
 
 
 @pytest.mark.parametrize("block", PYTHON_BLOCKS, ids=[b.id for b in PYTHON_BLOCKS])
-def test_readme_python_block(block, saved_pipeline, tiny_model_dir, tmp_path, monkeypatch):
+def test_readme_python_block(block, saved_default_pipeline, tiny_model_dir, tmp_path, monkeypatch):
     code = block.code
     kind = (block.marker or "").split(" ")[0]
     if kind == "no-run":
@@ -163,7 +163,7 @@ def test_readme_python_block(block, saved_pipeline, tiny_model_dir, tmp_path, mo
         resolve_imports(block)
         return
     if kind == "substitute":
-        code = substitute(block, {"pipeline": saved_pipeline, "encoder": tiny_model_dir})
+        code = substitute(block, {"pipeline": saved_default_pipeline, "encoder": tiny_model_dir})
     monkeypatch.chdir(tmp_path)
     out = io.StringIO()
     with contextlib.redirect_stdout(out):

@@ -26,11 +26,11 @@ N_AGREE=${N_AGREE:-2000}
 ROUNDS=${ROUNDS:-2}
 TABLE_S=${TABLE_S:-100}
 THREADS=${THREADS:-4}
-SWEEP=${SWEEP:-"a=256,1024;acpu=256,1024;at=256,1024;b=256,1024;c=16,64;d=16384,65536"}
-TABLE=${TABLE:-"a,an,abf,ah,acpu,at,b,b+mp,c,d,d+mp"}
+SWEEP=${SWEEP:-"a=256,1024;acpu=256,1024;atb=256,1024;b=256,1024;c=16,64;d=16384,65536"}
+TABLE=${TABLE:-"a,an,abf,ah,acpu,atb,b,b+mp,c,d,d+mp"}
 if [ "$GPU_ID" -lt 0 ]; then  # no +mp / bf16 rows on the CPU
-  SWEEP=${SWEEP_CPU:-"a=64,256;acpu=64,256;at=64,256;b=64,256;c=1,16;d=1024,4096"}
-  TABLE=${TABLE_CPU:-"a,ap,an,abf,acpu,at,b,c,d"}
+  SWEEP=${SWEEP_CPU:-"a=64,256;acpu=64,256;atb=64,256;b=64,256;c=1,16;d=1024,4096"}
+  TABLE=${TABLE_CPU:-"a,ap,an,abf,acpu,atb,b,c,d"}
 fi
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 # At most 8 files come back from $OUT: steps.log (environment + steps), logs.txt (every
