@@ -63,3 +63,9 @@ def test_backprop_reaches_the_input():
     dX = backprop([numpy.ones_like(y) for y in Y])
     assert [d.shape for d in dX] == [x.shape for x in X]
     assert all(numpy.abs(d).sum() > 0 for d in dX)
+
+
+@pytest.mark.parametrize("X", [None, []])
+def test_initialize_without_sample_input_says_what_to_do(X):
+    with pytest.raises(ValueError, match="reads its width from sample input"):
+        make().initialize(X=X)

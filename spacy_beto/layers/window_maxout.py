@@ -44,7 +44,13 @@ def _forward(
 def _init(
     model: Model, X: Optional[List[Floats2d]] = None, Y: Optional[List[Floats2d]] = None
 ) -> None:
-    if X is not None and X and not model.has_dim("nO"):
+    if not model.has_dim("nO"):
+        if not X:
+            raise ValueError(
+                "spacy-beto.WindowMaxout.v1 reads its width from sample input at "
+                "initialization: initialize it with X (in a pipeline, nlp.initialize with "
+                "training examples)."
+            )
         width = int(X[0].shape[1])
         model.get_ref("maxout").set_dim("nO", width)
         model.set_dim("nO", width)
