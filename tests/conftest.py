@@ -95,13 +95,20 @@ def train(nlp: Language, examples: List[Example], *, epochs: int, batch_size: in
     return history
 
 
+def trained_pipeline(
+    model_dir: Path, ner_records, emotion_records, *, ner_factory: str = "beto_ner"
+) -> Language:
+    """`build_pipeline` after a few seeded updates on both corpora."""
+    nlp = build_pipeline(model_dir, ner_factory=ner_factory)
+    train(nlp, make_examples(nlp, ner_records, emotion_records), epochs=3)
+    return nlp
+
+
 @pytest.fixture(scope="session")
 def trained_nlp(tiny_model_dir, ner_records, emotion_records) -> Language:
     """The pipeline after a few seeded updates on both corpora. Shared by many tests: never
     change it; work on `copy_of(saved_pipeline)` or `spacy.load(saved_pipeline, ...)`."""
-    nlp = build_pipeline(tiny_model_dir)
-    train(nlp, make_examples(nlp, ner_records, emotion_records), epochs=3)
-    return nlp
+    return trained_pipeline(tiny_model_dir, ner_records, emotion_records)
 
 
 @pytest.fixture(scope="session")
@@ -116,8 +123,9 @@ def saved_pipeline(trained_nlp, tmp_path_factory) -> Path:
 def saved_default_pipeline(tiny_model_dir, ner_records, emotion_records, tmp_path_factory) -> Path:
     """As `saved_pipeline`, with the shipped configs' entity head (beto_token_ner): what the
     README's examples run against."""
-    nlp = build_pipeline(tiny_model_dir, ner_factory="beto_token_ner")
-    train(nlp, make_examples(nlp, ner_records, emotion_records), epochs=3)
+    nlp = trained_pipeline(
+        tiny_model_dir, ner_records, emotion_records, ner_factory="beto_token_ner"
+    )
     path = tmp_path_factory.mktemp("saved_default") / "nlp"
     nlp.to_disk(path)
     return path
