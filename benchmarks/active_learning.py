@@ -159,9 +159,21 @@ def evaluate(model: Path, dev: Path) -> Dict[str, Optional[float]]:
     return {k: scores.get(k) for k in ("ents_f", "ents_p", "ents_r")}
 
 
+def within_budget(order: List[int], words: List[int], budget: int) -> List[int]:
+    """The first documents of `order` until their words reach `budget` (the one crossing it
+    included)."""
+    taken, total = [], 0
+    for i in order:
+        if total >= budget:
+            break
+        taken.append(i)
+        total += words[i]
+    return taken
+
+
 def select_uncertain(model: Path, train: Path, pool: List[int], n: int, out: Path) -> List[int]:
-    """The `n` pool documents the model is least sure of, ranked by `select`'s code
-    (strategy "entities"); cached in `out`."""
+    """The `n` pool documents the model is least sure of, least sure first, ranked by
+    `select`'s code (strategy "entities"); cached in `out`."""
     if out.exists():
         return json.loads(out.read_text())
     import spacy
@@ -190,11 +202,14 @@ def select_uncertain(model: Path, train: Path, pool: List[int], n: int, out: Pat
 
 
 def simulate(args: argparse.Namespace, paths: Dict[str, Path], cfg: Path, seed: int) -> Dict:
+    import spacy
     from spacy.tokens import DocBin
 
-    n_docs = len(DocBin().from_disk(paths["train"]))
+    words = [len(d) for d in DocBin().from_disk(paths["train"]).get_docs(spacy.blank("es").vocab)]
+    n_docs = len(words)
     n_start = round(args.start * n_docs)
     n_add = round(args.step_fraction * n_docs)
+    add_words = round(args.step_fraction * sum(words))
     rng = random.Random(seed)
     order = list(range(n_docs))
     rng.shuffle(order)
@@ -211,22 +226,34 @@ def simulate(args: argparse.Namespace, paths: Dict[str, Path], cfg: Path, seed: 
             run_dir = seed_dir / f"{strategy}-round{r}"
             taken = set(labelled)
             pool = [i for i in range(n_docs) if i not in taken]
+            n_rank = n_add if args.budget == "docs" else len(pool)  # words: rank the whole pool
             if strategy == "uncertainty":
                 selected = seed_dir / f"{strategy}-round{r}.selected.json"
-                added = select_uncertain(prev_model, paths["train"], pool, n_add, selected)
+                added = select_uncertain(prev_model, paths["train"], pool, n_rank, selected)
             else:
-                added = random.Random(f"{seed}-random-{r}").sample(pool, n_add)
+                added = random.Random(f"{seed}-random-{r}").sample(pool, n_rank)
+            added = (
+                added[:n_add] if args.budget == "docs" else within_budget(added, words, add_words)
+            )
             labelled = labelled + added
             res = train(args, cfg, paths, run_dir, seed, labelled)
             curve[strategy].append(dict(res, round=r))
             prev_model = run_dir / "model-last"
             print(f"  {strategy} round {r}: {res['labelled']['docs']} docs, "
                   f"ents_f {res['ents_f'] * 100:.2f}", flush=True)  # fmt: skip
-    return {"n_docs": n_docs, "n_start": n_start, "n_add": n_add, "curve": curve}
+    return {"n_docs": n_docs, "n_start": n_start, "n_add": n_add, "add_words": add_words,
+            "curve": curve}  # fmt: skip
 
 
 def _pct(x: Optional[float]) -> str:
     return "–" if x is None else f"{x * 100:.2f}"
+
+
+def added_text(res: Dict[str, Any], args: argparse.Namespace) -> str:
+    first = next(iter(res["seeds"].values()))
+    if getattr(args, "budget", "docs") == "words":
+        return f"of the training words: {first['add_words']} words, whole documents"
+    return f"{first['n_add']} docs"
 
 
 def write_md(res: Dict[str, Any], args: argparse.Namespace) -> None:
@@ -244,7 +271,7 @@ def write_md(res: Dict[str, Any], args: argparse.Namespace) -> None:
         f"docs: esp.train imported with {args.n_sents} sentence(s) per document "
         f"({res['seeds'][seeds[0]]['n_docs']} docs); start with a seeded random "
         f"{args.start:.0%}, add {args.step_fraction:.0%} per round "
-        f"({res['seeds'][seeds[0]]['n_add']} docs) by each strategy, {args.rounds} rounds; "
+        f"({added_text(res, args)}) by each strategy, {args.rounds} rounds; "
         "each strategy continues from its own labelled set. Uncertainty = `select --strategy "
         "entities` (spacy_beto.selection: a document's confidence is its lowest entity score "
         "or 1 - the score of the closest rejected candidate span; the least confident are "
@@ -315,6 +342,12 @@ def main() -> None:
     parser.add_argument("--start", type=float, default=0.10, help="fraction labelled at first")
     parser.add_argument("--step-fraction", type=float, default=0.10, help="added per round")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--budget",
+        choices=("docs", "words"),
+        default="docs",
+        help="count what each round adds in documents or in words (annotation cost)",
+    )
     parser.add_argument("--steps", type=int, default=600, help="training steps per run")
     parser.add_argument("--batch-words", type=int, default=500)
     parser.add_argument("--n-sents", type=int, default=1, help="sentences per document")

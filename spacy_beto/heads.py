@@ -152,8 +152,9 @@ def confidence_entries(
     from .evaluation.confidence import confidence_summary  # tooling: imported when reporting
 
     summary = confidence_summary(scores, correct, raw)
-    if summary["auroc"] != summary["auroc"]:  # NaN: all correct or all wrong
-        summary["auroc"] = None
+    for key in ("auroc", "auroc_uncalibrated"):
+        if summary[key] != summary[key]:  # NaN: all correct or all wrong
+            summary[key] = None
     return {
         f"{prefix}_ece": summary["ece"],
         f"{prefix}_ece_uncalibrated": summary["ece_uncalibrated"],
@@ -170,8 +171,12 @@ def confidence_sections(head: Head, scores: Dict[str, Any], what: str) -> List[s
     line = (
         f"{conf['n']} {what}, {pct(conf['accuracy'])} % correct. ECE (10 bins) "
         f"**{pct(conf['ece'])}** (uncalibrated {pct(conf['ece_uncalibrated'])}), AUROC of the "
-        f"score for correct vs wrong **{_auroc(conf['auroc'])}**."
+        f"score for correct vs wrong **{_auroc(conf['auroc'])}**"
     )
+    before = conf.get("auroc_uncalibrated")
+    if before is not None and conf["auroc"] is not None and abs(before - conf["auroc"]) > 5e-4:
+        line += f" (uncalibrated {_auroc(before)})"
+    line += "."
     noise = conf.get("ece_uncertainty")
     if noise:
         lo, hi = noise["interval"]

@@ -409,3 +409,58 @@ def test_calibrate_and_select_work_on_it(token_dir, ner_records, emotion_records
         for span in rec["spans"]:
             assert rec["text"][span["start"] : span["end"]] == span["text"]
             assert 0.0 <= span["score"] <= 1.0
+
+
+def test_calibrate_with_a_training_lexicon(token_dir, ner_records, emotion_records, tmp_path):
+    from spacy_beto.calibration import _logit, _sigmoid
+
+    dev = write_dev(tmp_path / "dev.spacy", ner_records, emotion_records)
+    blank = spacy.blank("es")
+    train_docs = [ner_doc(blank, r, "n", CONLL_LABELS) for r in ner_records[:N_TRAIN]]
+    train = tmp_path / "train.spacy"
+    DocBin(docs=train_docs).to_disk(train)
+    out = tmp_path / "cal"
+    args = ["calibrate", str(token_dir), str(dev), "--train", str(train), "-o", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    nlp = spacy.load(out)
+    cal = nlp.get_pipe("ner").cfg["calibration"]
+    assert cal["method"] == "entity_features" and cal["n"] > 0
+    expected_lexicon = {}
+    for doc in train_docs:
+        for ent in doc.ents:
+            expected_lexicon.setdefault(ent.text, set()).add(ent.label_)
+    assert cal["lexicon"] == {k: sorted(v) for k, v in expected_lexicon.items()}
+    sample = texts(ner_records, 12)
+    docs = list(nlp.pipe(sample))
+    plain = outputs(spacy.load(token_dir).pipe(sample))
+    assert [o["ents"] for o in outputs(docs)] == [o["ents"] for o in plain]
+    n_checked = 0
+    for doc in docs:
+        group = doc.spans["ents_scored"]
+        for span, score, raw in zip(group, group.attrs["scores"], group.attrs["raw_scores"]):
+            known = cal["lexicon"].get(span.text, [])
+            z = cal["a"] * _logit(raw) + cal["b"].get(span.label_, cal["b_default"])
+            z += cal["seen_same"] * (span.label_ in known)
+            z += cal["seen_other"] * any(label != span.label_ for label in known)
+            assert float(score) == pytest.approx(float(_sigmoid(z)), abs=1e-5)
+            assert 0.0 <= score <= 1.0 and span._.score == pytest.approx(float(score))
+            n_checked += 1
+    assert n_checked > 0
+    expected = outputs(docs)
+    copies = {
+        "bytes": spacy.blank("es").from_config(nlp.config).from_bytes(nlp.to_bytes()),
+        "pickle": pickle.loads(pickle.dumps(nlp)),
+    }
+    for how, other in copies.items():
+        assert other.get_pipe("ner").cfg["calibration"]["lexicon"] == cal["lexicon"], how
+        assert_same(outputs(other.pipe(sample)), expected)
+    # Bad --train: a missing file, a set without entities.
+    for bad, message in (
+        (tmp_path / "nope.spacy", "no such file or directory"),
+        (write_dev(tmp_path / "emotions.spacy", [], emotion_records), "no gold entities"),
+    ):
+        args = ["calibrate", str(token_dir), str(dev), "--train", str(bad), "-o", str(out)]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code != 0 and message in " ".join(result.output.split())
+        assert "Traceback" not in result.output

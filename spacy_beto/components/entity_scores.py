@@ -8,17 +8,25 @@ published on a Doc, how they are read, and their calibration.
 * `doc.spans["ents_candidates"]`: other spans the model nearly chose, with their scores.
 
 `EntityScoresMixin` gives a component `calibration`, `set_calibration` and `fit_calibration`
-(found by `python -m spacy_beto calibrate`, `select`, `report`); the calibration is a Platt map
-stored in `cfg["calibration"]`, so it round-trips with to_disk/to_bytes/pickle.
+(found by `python -m spacy_beto calibrate`, `select`, `report`); the calibration (a Platt map, or
+with a training lexicon an `entity_features` map: calibration.py) is stored in
+`cfg["calibration"]`, so it round-trips with to_disk/to_bytes/pickle.
 """
 
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy
 from spacy.tokens import Doc, Span, SpanGroup
 from spacy.training import Example
 
-from ..calibration import Calibration, apply_calibration, check_calibration, fit_platt
+from ..calibration import (
+    Calibration,
+    Lexicon,
+    apply_entity_calibration,
+    check_calibration,
+    fit_entity_features,
+    fit_platt,
+)
 from ..errors import BetoConfigError
 
 SCORED_KEY = "ents_scored"
@@ -64,17 +72,13 @@ def publish_entity_scores(
         values = numpy.asarray(values, dtype="f4").reshape(-1)
         group = SpanGroup(doc, name=key, spans=list(spans))
         group.attrs["raw_scores"] = values
-        group.attrs["scores"] = apply_calibration(calibration, values).astype("f4")
+        group.attrs["scores"] = apply_entity_calibration(calibration, values, spans).astype("f4")
         doc.spans[key] = group
 
 
-def entity_confidence_pairs(
-    examples: Iterable[Example], *, component: str = "ner"
-) -> Tuple[List[float], List[bool]]:
-    """(raw score, correct) of every scored predicted entity, over the examples with gold
-    entity annotation (the others are missing, as in scoring)."""
-    raw: List[float] = []
-    correct: List[bool] = []
+def scored_predictions(examples: Iterable[Example]) -> Iterator[Tuple[Span, float, bool]]:
+    """(entity, raw score, correct) of every scored predicted entity, over the examples with
+    gold entity annotation (the others are missing, as in scoring)."""
     for eg in examples:
         if not eg.reference.has_annotation("ENT_IOB"):
             continue
@@ -83,9 +87,15 @@ def entity_confidence_pairs(
             continue
         gold = {(e.start_char, e.end_char, e.label_) for e in eg.reference.ents}
         for span, score in zip(group, group.attrs["raw_scores"]):
-            raw.append(float(score))
-            correct.append((span.start_char, span.end_char, span.label_) in gold)
-    return raw, correct
+            yield span, float(score), (span.start_char, span.end_char, span.label_) in gold
+
+
+def entity_confidence_pairs(
+    examples: Iterable[Example], *, component: str = "ner"
+) -> Tuple[List[float], List[bool]]:
+    """(raw score, correct) of every scored predicted entity (`scored_predictions`)."""
+    pairs = [(raw, correct) for _, raw, correct in scored_predictions(examples)]
+    return [raw for raw, _ in pairs], [correct for _, correct in pairs]
 
 
 class EntityScoresMixin:
@@ -102,19 +112,30 @@ class EntityScoresMixin:
     def set_calibration(self, calibration: Optional[Calibration]) -> None:
         self.cfg["calibration"] = check_calibration(calibration, component=self.name)
 
-    def fit_calibration(self, examples: Iterable[Example]) -> Dict[str, Any]:
-        """Fit Platt scaling of the entity scores on examples whose `predicted` docs this
+    def fit_calibration(
+        self, examples: Iterable[Example], *, lexicon: Optional[Lexicon] = None
+    ) -> Dict[str, Any]:
+        """Fit the calibration of the entity scores on examples whose `predicted` docs this
         component annotated: each predicted entity is correct if a gold entity has the same
-        characters and label. Examples without gold entity annotation are skipped. Sets
-        `cfg["calibration"]` and returns {"calibration", "raw", "correct"} (the fitting data).
-        Raises BetoConfigError if there is nothing to fit on."""
-        raw, correct = entity_confidence_pairs(examples, component=self.name)
+        characters and label. Examples without gold entity annotation are skipped. Without
+        `lexicon`, Platt scaling; with one (`entity_lexicon` of the training set), the
+        `entity_features` map (score, label, and whether the text was annotated in training).
+        Sets `cfg["calibration"]` and returns {"calibration", "raw", "correct"} (the fitting
+        data). Raises BetoConfigError if there is nothing to fit on."""
+        found = list(scored_predictions(examples))
+        raw = [score for _, score, _ in found]
+        correct = [ok for _, _, ok in found]
         if not raw:
             raise BetoConfigError(
                 f"Component '{self.name}': no predicted entity in documents with gold entities "
                 f"to calibrate on. Give a .spacy set with entity annotation (and, with "
                 f"entity_scores = false, turn entity_scores on)."
             )
-        cal = fit_platt(raw, correct)
+        if lexicon is None:
+            cal = fit_platt(raw, correct)
+        else:
+            labels = [span.label_ for span, _, _ in found]
+            texts = [span.text for span, _, _ in found]
+            cal = fit_entity_features(raw, correct, labels, texts, lexicon)
         self.set_calibration(cal)
         return {"calibration": cal, "raw": raw, "correct": correct}

@@ -7,7 +7,8 @@ document (the best category's probability, and whether it is the gold one).
 
 import html
 import logging
-from typing import Any, Dict, List, Sequence
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy
 
@@ -145,8 +146,9 @@ def confidence_summary(
     scores: Sequence[float], correct: Sequence[bool], raw_scores: Sequence[float]
 ) -> Dict[str, Any]:
     """Everything the report shows for one head: n, accuracy (precision of the predictions),
-    ECE after/before calibration (with `ece_uncertainty` of the calibrated ECE), AUROC,
-    coverage at 0.5/0.7/0.9, reliability bins."""
+    ECE after/before calibration (with `ece_uncertainty` of the calibrated ECE), AUROC
+    after/before (they differ only for a non-monotonic map: `entity_features`), coverage at
+    0.5/0.7/0.9, reliability bins."""
     return {
         "n": len(scores),
         "accuracy": float(numpy.mean(correct)) if len(correct) else 0.0,
@@ -154,6 +156,7 @@ def confidence_summary(
         "ece_uncalibrated": expected_calibration_error(raw_scores, correct),
         "ece_uncertainty": ece_uncertainty(scores, correct, n_samples=200),
         "auroc": auroc(scores, correct),
+        "auroc_uncalibrated": auroc(raw_scores, correct),
         "coverage": coverage_table(scores, correct),
         "reliability": reliability_bins(scores, correct),
         "reliability_uncalibrated": reliability_bins(raw_scores, correct),
@@ -223,11 +226,36 @@ def calibration_targets(nlp: Any) -> List[Any]:
     ]
 
 
-def calibrate_pipeline(nlp: Any, examples: Sequence[Any]) -> Dict[str, Dict[str, Any]]:
+def training_lexicon(nlp: Any, path: Any) -> Dict[str, List[str]]:
+    """`calibration.entity_lexicon` of the gold entities of a training .spacy file or directory
+    (read as the pipeline's corpus reader does). BetoConfigError if it is missing or has no
+    entities."""
+    from spacy.util import registry
+
+    from ..calibration import entity_lexicon
+    from ..errors import BetoConfigError
+
+    if not Path(path).exists():
+        raise BetoConfigError(f"{path}: no such file or directory (the training .spacy set)")
+    reader = registry.readers.get("spacy-beto.Corpus.v1")(path, gold_preproc=False)
+    lexicon = entity_lexicon((e.text, e.label_) for eg in reader(nlp) for e in eg.reference.ents)
+    if not lexicon:
+        raise BetoConfigError(
+            f"{path}: no gold entities to build the training lexicon from; give the .spacy set "
+            "the entity recognizer was trained on, or leave --train out (Platt scaling)."
+        )
+    return lexicon
+
+
+def calibrate_pipeline(
+    nlp: Any, examples: Sequence[Any], *, lexicon: Optional[Dict[str, List[str]]] = None
+) -> Dict[str, Dict[str, Any]]:
     """Fit the calibration of every calibratable component on `examples` (held-out gold data;
     their `predicted` docs are replaced): predict with calibration off, fit each component,
-    and return {component: calibration}. Raises BetoConfigError if the pipeline has no such
-    component, `examples` is empty, or a component has no gold annotation to fit on."""
+    and return {component: calibration}. With `lexicon` (`training_lexicon`), the entity
+    recognizers get the `entity_features` map instead of Platt scaling. Raises
+    BetoConfigError if the pipeline has no such component, `examples` is empty, or a
+    component has no gold annotation to fit on."""
     from ..errors import BetoConfigError
 
     targets = calibration_targets(nlp)
@@ -251,7 +279,15 @@ def calibrate_pipeline(nlp: Any, examples: Sequence[Any]) -> Dict[str, Dict[str,
             pipe.set_thresholds(None)
     for eg, doc in zip(examples, nlp.pipe(eg.predicted for eg in examples)):
         eg.predicted = doc
-    return {pipe.name: pipe.fit_calibration(examples)["calibration"] for pipe in targets}
+    from ..components.entity_scores import EntityScoresMixin
+
+    fitted = {}
+    for pipe in targets:
+        if lexicon is not None and isinstance(pipe, EntityScoresMixin):
+            fitted[pipe.name] = pipe.fit_calibration(examples, lexicon=lexicon)["calibration"]
+        else:
+            fitted[pipe.name] = pipe.fit_calibration(examples)["calibration"]
+    return fitted
 
 
 def threshold_targets(nlp: Any) -> List[Any]:
