@@ -40,7 +40,7 @@ def calibrate_cli(
     With --train TRAIN, entity scores get a logistic map of the raw score, the entity's label,
     and whether its text was annotated in TRAIN with that label or another one (the lexicon of
     TRAIN's entity texts is saved in the component's cfg). Not monotonic in the raw score: it
-    reorders entities by how likely they are right (AUROC on CoNLL-2002 dev 0.79-0.80 -> 0.86-0.88,
+    reorders entities by how likely they are right (AUROC on CoNLL-2002 dev 0.80-0.81 -> 0.86-0.88,
     benchmarks/entity_confidence.md).
 
     With --target-precision P, each multi-label classifier also gets a threshold per class:
