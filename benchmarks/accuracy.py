@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -55,6 +55,35 @@ def finish(proc: subprocess.Popen, *, timeout: Optional[float] = None) -> float:
 
 def run(cmd: List[str], *, log: Path, threads: int = 2) -> float:
     return finish(start(cmd, log=log, threads=threads))
+
+
+def train_command(config: Path, output: Path, overrides: Dict[str, object]) -> List[str]:
+    """`python -m spacy train CONFIG --output OUTPUT --key value ...` (overrides in order)."""
+    cmd = [PY, "-m", "spacy", "train", str(config), "--output", str(output)]
+    for name, value in overrides.items():
+        cmd += [f"--{name}", str(value)]
+    return cmd
+
+
+def run_pool(
+    commands: List[Tuple[str, List[str], Path]],
+    *,
+    jobs: int,
+    threads: int,
+    on_done: Callable[[str, float], None],
+) -> None:
+    """Run (key, command, log) entries `jobs` at a time with `threads` threads each, in order;
+    `on_done(key, wall-clock seconds)` as each one finishes (e.g. to evaluate it)."""
+    pending = list(commands)
+    active: Dict[str, subprocess.Popen] = {}
+    while pending or active:
+        while pending and len(active) < jobs:
+            key, cmd, log = pending.pop(0)
+            active[key] = start(cmd, log=log, threads=threads)
+        for key in [k for k, p in active.items() if p.poll() is not None]:
+            on_done(key, finish(active.pop(key)))
+        if active:
+            time.sleep(1)
 
 
 def main() -> None:

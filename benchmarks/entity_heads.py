@@ -13,13 +13,11 @@ Finished runs are kept (`--reuse`), so an interrupted comparison resumes.
 import argparse
 import json
 import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Dict, List
 
-from accuracy import PY, ROOT, _rel, finish, run, start
+from accuracy import PY, ROOT, _rel, run, run_pool, train_command
 
 HEADS = {
     "beto_ner": ROOT / "configs" / "mini-transition-ner.cfg",
@@ -61,33 +59,34 @@ def main() -> None:
     out_dir, logs = work / "entity_heads", work / "entity_heads" / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     runs = [(head, seed) for seed in args.seeds for head in heads]
-    pending = [r for r in runs if not (args.reuse and _done(out_dir / _key(*r)))]
-    active: Dict[str, subprocess.Popen] = {}
-    while pending or active:
-        while pending and len(active) < args.jobs:
-            head, seed = pending.pop(0)
-            key = _key(head, seed)
-            cmd = [PY, "-m", "spacy", "train", str(heads[head]), "--output", str(out_dir / key),
-                   "--paths.train_ner", str(data / "train" / "ner.spacy"),
-                   "--paths.train_textcat", str(data / "train" / "emotion.spacy"),
-                   "--paths.dev", str(data / "dev" / "ner.spacy"),
-                   "--paths.transformer", str(mini),
-                   "--nlp.pipeline", '["transformer","ner"]',
-                   "--corpora.train.proportions.textcat", "0",
-                   "--training.batcher.size", str(args.batch_words),
-                   "--training.max_steps", str(args.steps),
-                   "--training.eval_frequency", str(args.eval_frequency),
-                   "--system.seed", str(seed)]  # fmt: skip
-            active[key] = start(cmd, log=logs / f"train-{key}.log", threads=args.threads)
-        for key in [k for k, p in active.items() if p.poll() is not None]:
-            seconds = finish(active.pop(key))
-            metrics = out_dir / key / "metrics.json"
-            run([PY, "-m", "spacy", "evaluate", str(out_dir / key / "model-best"),
-                 str(data / "dev" / "ner.spacy"), "--output", str(metrics)],
-                log=logs / f"evaluate-{key}.log", threads=args.threads)  # fmt: skip
-            (out_dir / key / "seconds.json").write_text(json.dumps(seconds))
-        if active:
-            time.sleep(1)
+    commands = []
+    for head, seed in runs:
+        key = _key(head, seed)
+        if args.reuse and _done(out_dir / key):
+            continue
+        overrides = {
+            "paths.train_ner": data / "train" / "ner.spacy",
+            "paths.train_textcat": data / "train" / "emotion.spacy",
+            "paths.dev": data / "dev" / "ner.spacy",
+            "paths.transformer": mini,
+            "nlp.pipeline": '["transformer","ner"]',
+            "corpora.train.proportions.textcat": 0,
+            "training.batcher.size": args.batch_words,
+            "training.max_steps": args.steps,
+            "training.eval_frequency": args.eval_frequency,
+            "system.seed": seed,
+        }
+        cmd = train_command(heads[head], out_dir / key, overrides)
+        commands.append((key, cmd, logs / f"train-{key}.log"))
+
+    def evaluate(key: str, seconds: float) -> None:
+        metrics = out_dir / key / "metrics.json"
+        run([PY, "-m", "spacy", "evaluate", str(out_dir / key / "model-best"),
+             str(data / "dev" / "ner.spacy"), "--output", str(metrics)],
+            log=logs / f"evaluate-{key}.log", threads=args.threads)  # fmt: skip
+        (out_dir / key / "seconds.json").write_text(json.dumps(seconds))
+
+    run_pool(commands, jobs=args.jobs, threads=args.threads, on_done=evaluate)
     results = {}
     for head, seed in runs:
         key = _key(head, seed)
