@@ -276,7 +276,7 @@ def write_md(res: Dict[str, Any], args: argparse.Namespace) -> None:
         "entities` (spacy_beto.selection: a document's confidence is its lowest entity score "
         "or 1 - the score of the closest rejected candidate span; the least confident are "
         "taken) with the strategy's previous-round model. Dev: esp.testa, entity F1 (exact "
-        "span match). Raw JSON: `benchmarks/active_learning.json`.",
+        f"span match). Raw JSON: `benchmarks/{args.output.with_suffix('.json').name}`.",
         "",
         f"Machine load: before `{res['uptime_before']}`; after `{res['uptime_after']}` "
         f"(2 shared cores); wall-clock {res['wall_s'] / 60:.1f} min.",
