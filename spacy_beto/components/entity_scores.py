@@ -13,7 +13,7 @@ with a training lexicon an `entity_features` map: calibration.py) is stored in
 `cfg["calibration"]`, so it round-trips with to_disk/to_bytes/pickle.
 """
 
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, Iterator, Optional, Sequence, Tuple
 
 import numpy
 from spacy.tokens import Doc, Span, SpanGroup
@@ -88,14 +88,6 @@ def scored_predictions(examples: Iterable[Example]) -> Iterator[Tuple[Span, floa
         gold = {(e.start_char, e.end_char, e.label_) for e in eg.reference.ents}
         for span, score in zip(group, group.attrs["raw_scores"]):
             yield span, float(score), (span.start_char, span.end_char, span.label_) in gold
-
-
-def entity_confidence_pairs(
-    examples: Iterable[Example], *, component: str = "ner"
-) -> Tuple[List[float], List[bool]]:
-    """(raw score, correct) of every scored predicted entity (`scored_predictions`)."""
-    pairs = [(raw, correct) for _, raw, correct in scored_predictions(examples)]
-    return [raw for raw, _ in pairs], [correct for _, correct in pairs]
 
 
 class EntityScoresMixin:

@@ -40,7 +40,6 @@ from .entity_scores import (
     SCORED_KEY,
     EntityScoresMixin,
     check_candidate_threshold,
-    entity_confidence_pairs,
     entity_score,
     publish_entity_scores,
 )
@@ -51,7 +50,6 @@ __all__ = [
     "CANDIDATES_KEY",
     "SCORED_KEY",
     "BetoEntityRecognizer",
-    "entity_confidence_pairs",
     "entity_score",
     "make_beto_ner",
 ]
