@@ -131,7 +131,7 @@ def write_md(results: List[Dict[str, Any]], args: argparse.Namespace, load: str)
     ]
     for r in results:
         lines.append(
-            f"- {r['model']} ({r['lexicon_texts']} lexicon texts): "
+            f"- {short(r['model'])} ({r['lexicon_texts']} lexicon texts): "
             f"`{json.dumps(r['features_map'])}`"
         )
     Path(args.output).write_text("\n".join(lines) + "\n", encoding="utf8")
