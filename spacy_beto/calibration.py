@@ -175,6 +175,12 @@ def entity_lexicon(entities: Iterable[Tuple[str, str]]) -> Lexicon:
     return {text: sorted(labels) for text, labels in seen.items()}
 
 
+def _seen(lexicon: Lexicon, text: str, label: str) -> Tuple[float, float]:
+    """(text annotated in training with `label`, ... with another label) as 0/1."""
+    known = lexicon.get(text, ())
+    return float(label in known), float(any(other != label for other in known))
+
+
 def _entity_design(
     scores: Any, labels: Sequence[str], texts: Sequence[str], label_set: Sequence[str], lex: Lexicon
 ) -> numpy.ndarray:
@@ -184,11 +190,8 @@ def _entity_design(
     design = numpy.zeros((x.size, len(label_set) + 3))
     design[:, 0] = x
     for row, (label, text) in enumerate(zip(labels, texts)):
-        if label in index:
-            design[row, 1 + index[label]] = 1.0
-        known = lex.get(text, ())
-        design[row, -2] = float(label in known)
-        design[row, -1] = float(any(other != label for other in known))
+        design[row, 1 + index[label]] = 1.0
+        design[row, -2:] = _seen(lex, text, label)
     return design
 
 
@@ -231,15 +234,16 @@ def apply_entity_features(
     cal: Calibration, scores: Any, labels: Sequence[str], texts: Sequence[str]
 ) -> numpy.ndarray:
     """The `entity_features` map of entities with these raw scores, labels and texts (a label
-    the map was not fitted on gets the mean offset `b_default`)."""
+    the map was not fitted on gets the mean offset `b_default`). Runs per document at
+    inference: one offset per entity, no design matrix."""
     offsets: Dict[str, float] = cal["b"]
-    label_set = sorted(offsets)
-    design = _entity_design(scores, labels, texts, label_set, cal["lexicon"])
-    known = design[:, 1 : 1 + len(label_set)].any(axis=1)
-    w = numpy.array(
-        [cal["a"], *(offsets[k] for k in label_set), cal["seen_same"], cal["seen_other"]]
-    )
-    return _sigmoid(design @ w + numpy.where(known, 0.0, cal["b_default"]))
+    lexicon: Lexicon = cal["lexicon"]
+    shift = numpy.zeros(len(labels))
+    for i, (label, text) in enumerate(zip(labels, texts)):
+        same, other = _seen(lexicon, text, label)
+        shift[i] = offsets.get(label, cal["b_default"]) + cal["seen_same"] * same
+        shift[i] += cal["seen_other"] * other
+    return _sigmoid(cal["a"] * _logit(numpy.asarray(scores, dtype="f8").reshape(-1)) + shift)
 
 
 def apply_entity_calibration(
