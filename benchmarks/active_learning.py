@@ -232,9 +232,8 @@ def simulate(args: argparse.Namespace, paths: Dict[str, Path], cfg: Path, seed: 
                 added = select_uncertain(prev_model, paths["train"], pool, n_rank, selected)
             else:
                 added = random.Random(f"{seed}-random-{r}").sample(pool, n_rank)
-            added = (
-                added[:n_add] if args.budget == "docs" else within_budget(added, words, add_words)
-            )
+            if args.budget == "words":
+                added = within_budget(added, words, add_words)
             labelled = labelled + added
             res = train(args, cfg, paths, run_dir, seed, labelled)
             curve[strategy].append(dict(res, round=r))
@@ -251,7 +250,7 @@ def _pct(x: Optional[float]) -> str:
 
 def added_text(res: Dict[str, Any], args: argparse.Namespace) -> str:
     first = next(iter(res["seeds"].values()))
-    if getattr(args, "budget", "docs") == "words":
+    if args.budget == "words":
         return f"of the training words: {first['add_words']} words, whole documents"
     return f"{first['n_add']} docs"
 

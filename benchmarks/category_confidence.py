@@ -49,17 +49,17 @@ def split_train(train: Path, out: Path, holdout: int) -> Dict[str, Path]:
     return paths
 
 
-def top_class(nlp: Any, examples: List[Any]) -> Dict[str, Any]:
-    """Per dev tweet with a gold class: the top class's probability and whether it is right."""
+def top_class(labels: List[str], examples: List[Any]) -> Dict[str, Any]:
+    """Per example with a gold class: the top class's probability in its predicted doc and
+    whether that class is the gold one."""
     import numpy
 
-    labels = list(nlp.get_pipe("textcat").labels)
     scores, correct = [], []
-    for eg, doc in zip(examples, nlp.pipe(eg.reference.text for eg in examples)):
+    for eg in examples:
         gold = [eg.reference.cats.get(label, 0.0) for label in labels]
         if max(gold) < 1.0:
             continue
-        probs = [doc.cats.get(label, 0.0) for label in labels]
+        probs = [eg.predicted.cats.get(label, 0.0) for label in labels]
         scores.append(max(probs))
         correct.append(int(numpy.argmax(probs)) == int(numpy.argmax(gold)))
     return {"scores": numpy.asarray(scores), "correct": numpy.asarray(correct)}
@@ -75,16 +75,19 @@ def measure(model: Path, holdout: Path, dev: Path, seed: int) -> Dict[str, Any]:
         ece_uncertainty,
         expected_calibration_error,
     )
+    from spacy_beto.evaluation.report import evaluate_pipeline
 
     nlp = spacy.load(model)
     read = registry.readers.get("spacy-beto.Corpus.v1")
     dev_egs = list(read(dev, gold_preproc=False)(nlp))
     cal_egs = list(read(holdout, gold_preproc=False)(nlp))
-    nlp.get_pipe("textcat").set_calibration(None)
-    before = top_class(nlp, dev_egs)
-    scores = nlp.evaluate([eg.copy() for eg in dev_egs])
+    textcat = nlp.get_pipe("textcat")
+    textcat.set_calibration(None)
+    scores = evaluate_pipeline(nlp, dev_egs)  # sets each example's predicted doc
+    before = top_class(list(textcat.labels), dev_egs)
     fitted = calibrate_pipeline(nlp, cal_egs)["textcat"]
-    after = top_class(nlp, dev_egs)
+    evaluate_pipeline(nlp, dev_egs)
+    after = top_class(list(textcat.labels), dev_egs)
     assert (before["correct"] == after["correct"]).all()  # temperature keeps the argmax
     correct = before["correct"]
     rng = numpy.random.RandomState(seed)
@@ -138,6 +141,7 @@ def main() -> None:
     split = split_train(data / "train" / "emotion.spacy", out_dir / "data", args.holdout)
     dev = data / "dev" / "emotion.spacy"
     runs = [(name, seed) for seed in args.seeds for name in encoders]
+    seed_of = {key(name, seed): seed for name, seed in runs}
     commands = []
     for name, seed in runs:
         k = key(name, seed)
@@ -161,7 +165,7 @@ def main() -> None:
     def evaluate(k: str, seconds: float) -> None:
         (out_dir / k / "seconds.json").write_text(json.dumps(seconds))
         run([PY, __file__, "--measure-only", str(out_dir / k / "model-last"),
-             str(split["holdout"]), str(dev), k.rsplit("@seed", 1)[1],
+             str(split["holdout"]), str(dev), str(seed_of[k]),
              str(out_dir / k / "result.json")],
             log=logs / f"measure-{k}.log", threads=args.threads)  # fmt: skip
 
