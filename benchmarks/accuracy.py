@@ -71,8 +71,10 @@ def run_pool(
     jobs: int,
     threads: int,
     on_done: Callable[[str, float], None],
+    on_start: Optional[Callable[[str], None]] = None,
 ) -> None:
     """Run (key, command, log) entries `jobs` at a time with `threads` threads each, in order;
+    `on_start(key)` right after each one starts (e.g. to start a baseline beside it) and
     `on_done(key, wall-clock seconds)` as each one finishes (e.g. to evaluate it)."""
     pending = list(commands)
     active: Dict[str, subprocess.Popen] = {}
@@ -80,10 +82,12 @@ def run_pool(
         while pending and len(active) < jobs:
             key, cmd, log = pending.pop(0)
             active[key] = start(cmd, log=log, threads=threads)
+            if on_start is not None:
+                on_start(key)
         for key in [k for k, p in active.items() if p.poll() is not None]:
             on_done(key, finish(active.pop(key)))
         if active:
-            time.sleep(1)
+            time.sleep(0.5)  # poll: wall-clock seconds are measured to ~0.5 s
 
 
 def main() -> None:
@@ -193,32 +197,36 @@ def main() -> None:
     for key in [r[0] for r in runs] + ["cnn_ner"]:
         if done(key):
             seconds[key] = json.loads((work / key / "seconds.json").read_text())
-    pending = [r for r in runs if not done(r[0])]
-    active: Dict[str, subprocess.Popen] = {}
+    commands = [
+        (key, [PY, "-m", "spacy", "train", str(ROOT / "configs" / "mini.cfg"), "--output",
+               str(work / key), *common, *extra, "--system.seed", str(seed)],
+         logs / f"train-{key}.log")
+        for key, _, seed, extra in runs
+        if not done(key)
+    ]  # fmt: skip
     cnn_proc: Optional[subprocess.Popen] = None
-    while pending or active:
-        while pending and len(active) < args.jobs:
-            key, name, seed, extra = pending.pop(0)
-            cmd = [PY, "-m", "spacy", "train", str(ROOT / "configs" / "mini.cfg"), "--output",
-                   str(work / key), *common, *extra, "--system.seed", str(seed)]  # fmt: skip
-            active[key] = start(cmd, log=logs / f"train-{key}.log", threads=args.threads)
-            if key == "ner_only" and args.jobs > 1:
-                # spaCy's CNN NER gets exactly the NER-only run's wall-clock, side by side.
-                cnn_proc = start(cnn_cmd, log=logs / "train-cnn.log", threads=args.threads)
-        time.sleep(0.5)
-        for key in [k for k, proc in active.items() if proc.poll() is not None]:
-            seconds[key] = finish(active.pop(key))
-            (work / key / "seconds.json").write_text(json.dumps(seconds[key]))
-            if key != "ner_only":
-                continue
-            if cnn_proc is None:
-                cnn_proc = start(cnn_cmd, log=logs / "train-cnn.log", threads=args.threads)
-                seconds["cnn_ner"] = finish(cnn_proc, timeout=seconds[key])
-            else:
-                cnn_proc.send_signal(signal.SIGINT)
-                cnn_proc.wait()
-                seconds["cnn_ner"] = time.perf_counter() - cnn_proc.started  # type: ignore
-            (cnn / "seconds.json").write_text(json.dumps(seconds["cnn_ner"]))
+
+    def started(key: str) -> None:
+        nonlocal cnn_proc
+        if key == "ner_only" and args.jobs > 1:
+            # spaCy's CNN NER gets exactly the NER-only run's wall-clock, side by side.
+            cnn_proc = start(cnn_cmd, log=logs / "train-cnn.log", threads=args.threads)
+
+    def finished(key: str, wall: float) -> None:
+        seconds[key] = wall
+        (work / key / "seconds.json").write_text(json.dumps(wall))
+        if key != "ner_only":
+            return
+        if cnn_proc is None:
+            proc = start(cnn_cmd, log=logs / "train-cnn.log", threads=args.threads)
+            seconds["cnn_ner"] = finish(proc, timeout=wall)
+        else:
+            cnn_proc.send_signal(signal.SIGINT)
+            cnn_proc.wait()
+            seconds["cnn_ner"] = time.perf_counter() - cnn_proc.started  # type: ignore
+        (cnn / "seconds.json").write_text(json.dumps(seconds["cnn_ner"]))
+
+    run_pool(commands, jobs=args.jobs, threads=args.threads, on_done=finished, on_start=started)
     results: Dict[str, Dict] = {}
     reports = [(key, work / key, data / "dev" if name == "joint" else Path(extra[1]))
                for key, name, _, extra in runs]  # fmt: skip
