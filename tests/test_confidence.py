@@ -455,3 +455,27 @@ def test_entity_features_learn_what_the_score_does_not_say():
     check_calibration(plain, component="ner")
     with pytest.raises(BetoConfigError, match="is not valid"):
         check_calibration({"method": "entity_features", "a": 1.0}, component="ner")
+
+
+def test_entity_score_is_found_in_long_and_reordered_groups():
+    from spacy.tokens import Span, SpanGroup
+
+    from spacy_beto.components.entity_scores import publish_entity_scores
+
+    nlp = spacy.blank("es")
+    doc = nlp(" ".join(f"w{i}" for i in range(600)))
+    ents = [Span(doc, i, i + 1 + i % 2, label="PER" if i % 3 else "LOC") for i in range(0, 600, 3)]
+    doc.ents = ents
+    raw = numpy.linspace(0.05, 0.95, len(ents))
+    publish_entity_scores(doc, list(doc.ents), raw, [], [], None)
+    assert [ent._.score for ent in doc.ents] == pytest.approx(raw.tolist())
+    # Same boundaries, other label; boundaries not scored: no score.
+    assert Span(doc, 0, 1, label="ORG")._.score is None
+    assert Span(doc, 1, 2, label="PER")._.score is None
+    # A group reordered by hand is still read correctly.
+    group = doc.spans["ents_scored"]
+    order = numpy.random.default_rng(0).permutation(len(group))
+    shuffled = SpanGroup(doc, name="ents_scored", spans=[group[int(i)] for i in order])
+    shuffled.attrs["scores"] = group.attrs["scores"][order]
+    doc.spans["ents_scored"] = shuffled
+    assert [ent._.score for ent in doc.ents] == pytest.approx(raw.tolist())

@@ -39,10 +39,31 @@ def entity_score(span: Span) -> Optional[float]:
     if group is None:
         return None
     scores = group.attrs.get("scores")
-    for i, other in enumerate(group):
-        if (other.start, other.end, other.label) == (span.start, span.end, span.label):
-            return None if scores is None else float(scores[i])
-    return None
+    i = _find(group, span)
+    return None if i is None or scores is None else float(scores[i])
+
+
+def _find(group: SpanGroup, span: Span) -> Optional[int]:
+    """The index of `span` in `group`: a binary search, as the recognizers publish the
+    entities of `doc.ents` in document order (O(log n) per `ent._.score`, not O(n)); a scan
+    if the group was reordered by hand."""
+    key = (span.start, span.end, span.label)
+    lo, hi = 0, len(group)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        other = group[mid]
+        if (other.start, other.end) < key[:2]:
+            lo = mid + 1
+        else:
+            hi = mid
+    for i in range(lo, min(lo + 2, len(group))):
+        other = group[i]
+        if (other.start, other.end, other.label) == key:
+            return i
+    return next(
+        (i for i, other in enumerate(group) if (other.start, other.end, other.label) == key),
+        None,
+    )
 
 
 if not Span.has_extension("score"):
