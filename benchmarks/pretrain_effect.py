@@ -18,6 +18,8 @@ repository; everything is written to WORK_DIR and the results to OUT_DIR):
 3. Pretraining for a fixed wall-clock budget (--pretrain-seconds, all included): a short
    calibration run measures steps/s, then the real run gets the number of steps that fits, so
    its learning-rate schedule ends on time (`--max-minutes` is a hard stop behind it).
+   --pretrained DIR skips this step and fine-tunes from an encoder `pretrain` already wrote
+   (e.g. one continued from an earlier run with `pretrain --init`).
    -> OUT/mini-pretrained/ (model directory) and OUT/pretrain-metrics.json (held-out
    perplexity curve, unigram baseline on the same masked pieces).
 4. Fine-tuning `configs/mini.cfg` (joint NER + emotions) from the random and the pretrained
@@ -35,7 +37,6 @@ import argparse
 import csv
 import json
 import logging
-import os
 import re
 import shutil
 import signal
@@ -45,25 +46,13 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-ROOT = Path(__file__).resolve().parent.parent
-PY = sys.executable
+from accuracy import PY, ROOT, run, start
+
 ROW = re.compile(r"^\s*\d+\s+(\d+)\s+\d")  # a spaCy ConsoleLogger row: epoch, step, losses...
 
 
 def say(text: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
-
-
-def start(cmd: List[str], *, log: Path, threads: int) -> subprocess.Popen:
-    say("$ " + " ".join(cmd))
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    return subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=ROOT, env=env)
-
-
-def run(cmd: List[str], *, log: Path, threads: int) -> None:
-    proc = start(cmd, log=log, threads=threads)
-    if proc.wait() != 0:
-        sys.exit(f"failed ({proc.returncode}): see {log}")
 
 
 # ---------------------------------------------------------------------------------- text
@@ -410,6 +399,12 @@ def main() -> None:
     parser.add_argument("--heads", type=int, default=4)
     parser.add_argument("--vocab-size", type=int, default=12000)
     # pretraining
+    parser.add_argument(
+        "--pretrained",
+        type=Path,
+        default=None,
+        help="skip pretraining: fine-tune from this `pretrain` output (e.g. a continued run)",
+    )
     parser.add_argument("--pretrain-seconds", type=float, default=180)
     parser.add_argument("--pretrain-batch-size", type=int, default=128)
     parser.add_argument("--pretrain-lr", type=float, default=1e-3)
@@ -439,7 +434,13 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     files, dev, mini = prepare(args, work, logs)
     say(f"prepared {', '.join(map(str, files))}; dev {dev}; encoder {mini}")
-    pretrained = pretrain_budgeted(args, files, dev, mini, work, out)
+    if args.pretrained is not None:
+        pretrained = args.pretrained.resolve()
+        if not (pretrained / "pretrain-metrics.json").exists():
+            sys.exit(f"--pretrained {pretrained}: no pretrain-metrics.json there; give the "
+                     "output directory of `python -m spacy_beto pretrain ... --dev`")  # fmt: skip
+    else:
+        pretrained = pretrain_budgeted(args, files, dev, mini, work, out)
     export_pretrained(pretrained, out)
     if not args.skip_finetune:
         finetune(args, work, {"random": mini, "pretrained": pretrained}, out)
