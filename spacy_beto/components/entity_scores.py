@@ -13,6 +13,7 @@ with a training lexicon an `entity_features` map: calibration.py) is stored in
 `cfg["calibration"]`, so it round-trips with to_disk/to_bytes/pickle.
 """
 
+import bisect
 from typing import Any, Dict, Iterable, Iterator, Optional, Sequence, Tuple
 
 import numpy
@@ -36,11 +37,11 @@ CANDIDATES_KEY = "ents_candidates"
 def entity_score(span: Span) -> Optional[float]:
     """The (calibrated) score of an entity from `doc.spans["ents_scored"]`, None if absent."""
     group = span.doc.spans.get(SCORED_KEY)
-    if group is None:
+    scores = None if group is None else group.attrs.get("scores")
+    if group is None or scores is None:
         return None
-    scores = group.attrs.get("scores")
     i = _find(group, span)
-    return None if i is None or scores is None else float(scores[i])
+    return None if i is None else float(scores[i])
 
 
 def _find(group: SpanGroup, span: Span) -> Optional[int]:
@@ -48,22 +49,14 @@ def _find(group: SpanGroup, span: Span) -> Optional[int]:
     entities of `doc.ents` in document order (O(log n) per `ent._.score`, not O(n)); a scan
     if the group was reordered by hand."""
     key = (span.start, span.end, span.label)
-    lo, hi = 0, len(group)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        other = group[mid]
-        if (other.start, other.end) < key[:2]:
-            lo = mid + 1
-        else:
-            hi = mid
-    for i in range(lo, min(lo + 2, len(group))):
-        other = group[i]
-        if (other.start, other.end, other.label) == key:
-            return i
-    return next(
-        (i for i, other in enumerate(group) if (other.start, other.end, other.label) == key),
-        None,
-    )
+    i = bisect.bisect_left(group, key[:2], key=lambda other: (other.start, other.end))
+    if i < len(group) and _same(group[i], key):
+        return i
+    return next((i for i, other in enumerate(group) if _same(other, key)), None)
+
+
+def _same(span: Span, key: Tuple[int, int, int]) -> bool:
+    return (span.start, span.end, span.label) == key
 
 
 if not Span.has_extension("score"):
