@@ -47,6 +47,7 @@ if [ -f "$CARRY/site.tgz" ]; then
   export PYTHONPATH=/tmp/gpu-site/site
 fi
 # spacy_beto itself, with its entry points (the factories spacy.load looks up).
+rm -rf /tmp/gpu-beto  # a stale copy (an earlier run on the same machine) would shadow this tree
 python3 -m pip install -q --no-index --no-deps --no-build-isolation --target /tmp/gpu-beto . \
   > /tmp/gpu-install.log 2>&1 || { cat /tmp/gpu-install.log; exit 1; }
 export PYTHONPATH=/tmp/gpu-beto${PYTHONPATH:+:$PYTHONPATH}
