@@ -60,21 +60,29 @@ def main(
     top: int = typer.Option(30, help="Rows to print"),
     cprofile: bool = typer.Option(True, help="Run under cProfile (off: for py-spy)"),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the top rows here"),
+    texts_path: Optional[Path] = typer.Option(None, "--texts", help="JSON texts (--texts-out)"),
+    gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU to run on (-1: CPU)"),
 ) -> None:
-    """Profile `nlp.pipe` of variant (a) or (b) with a tiny encoder."""
+    """Profile `nlp.pipe` of variant (a) or (b) with a tiny encoder (or `--model-dir`). Only
+    the calling thread is profiled: profile a variant without prefetch (e.g. an, adn)."""
     import torch
 
     torch.set_num_threads(threads)
     torch.set_num_interop_threads(1)
+    if gpu_id >= 0:
+        speed.use_gpu(gpu_id)
     shared = speed.DEFAULT_SHARED if speed.DEFAULT_SHARED.exists() else None
     model = model_dir or speed.ensure_tiny_model(vocab=vocab, work_dir=work_dir)
-    texts = speed.load_texts(shared=shared, n_texts=n_texts)
+    if texts_path is not None:
+        texts = json.loads(texts_path.read_text(encoding="utf8"))[:n_texts]
+    else:
+        texts = speed.load_texts(shared=shared, n_texts=n_texts)
     n_words = sum(len(t.split()) for t in texts)
     base, _, _ = speed.parse_key(variant)
     overrides = dict(speed.CONFIG_OVERRIDES.get(base, {}))
     nlp = speed.build_b(model) if base == "b" else speed.build_a(model, overrides)
-    trf = nlp.get_pipe("transformer")
-    trf.cfg.update({k: v for k, v in speed.LEVERS_OFF.get(base, {}).items() if "pipe" not in k})
+    if base != "b":
+        speed.apply_levers(nlp, base)
     speed.run_spacy(nlp, texts[:64], batch_size, [])
     profiler = cProfile.Profile() if cprofile else None
     start = time.perf_counter()

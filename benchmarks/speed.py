@@ -56,6 +56,8 @@ NAMES = {
     "a-keep": "(a), keep_trf_data",
     "ap": "(a), prefetch on (next batch encoded in a background thread)",
     "an": "(a), prefetch off",
+    "ad": "(a), heads on the device (heads_on_cpu = false; the default runs them on the CPU)",
+    "adn": "(ad), prefetch off",
     "abf": "(a), encoder in bf16 (precision = bf16, weights cast once)",
     "ah": "(a), encoder in fp16 (precision = fp16, weights cast once)",
     "a-noscore": "(a), entity scores off (beto_token_ner entity_scores = false)",
@@ -83,6 +85,8 @@ LEVERS_OFF = {
     "a-keep": {"keep_trf_data": True},
     "ap": {"prefetch": True},
     "an": {"prefetch": False},
+    "ad": {"heads_on_cpu": False},
+    "adn": {"heads_on_cpu": False, "prefetch": False},
     "abf": {"precision": "bf16"},
     "ah": {"precision": "fp16"},
     "acpu": {"max_batch_items": 4096, "group_items": 4096, "prefetch": False},
@@ -331,6 +335,18 @@ def build_a(model_dir: Path, overrides: Optional[Dict] = None):
     return nlp
 
 
+def apply_levers(nlp, base: str) -> None:
+    """Set variant `base`'s LEVERS_OFF on (a)'s transformer (pipe_batch_size: the caller's)."""
+    trf = nlp.get_pipe("transformer")
+    off = {k: v for k, v in LEVERS_OFF.get(base, {}).items() if k != "pipe_batch_size"}
+    if off.pop("keep_trf_data", False):
+        nlp.remove_pipe("doc_cleaner")  # doc._.trf_data stays on the docs
+    for setting in ("inference_mode", "group_items", "prefetch", "precision", "heads_on_cpu"):
+        if setting in off:
+            setattr(trf, setting, off.pop(setting))
+    trf.cfg.update(off)  # max_batch_items
+
+
 def build_b(model_dir: Path, mixed: bool = False):
     import spacy
     from spacy.cli.init_config import init_config
@@ -501,15 +517,8 @@ def build_runner(name: str, model_dir: Path, args: Dict) -> Callable:
             quantize_pipeline(nlp)
         from spacy_beto._compat import torch_module
 
-        trf = nlp.get_pipe("transformer")
-        PROBE.attach(torch_module(trf.model.layers[0]))
-        off = {k: v for k, v in LEVERS_OFF.get(base, {}).items() if k != "pipe_batch_size"}
-        if off.pop("keep_trf_data", False):
-            nlp.remove_pipe("doc_cleaner")  # doc._.trf_data stays on the docs
-        for setting in ("inference_mode", "group_items", "prefetch", "precision"):
-            if setting in off:
-                setattr(trf, setting, off.pop(setting))
-        trf.cfg.update(off)  # max_batch_items
+        PROBE.attach(torch_module(nlp.get_pipe("transformer").model.layers[0]))
+        apply_levers(nlp, base)
 
         def run(batch: List[str], rss: List[float], batch_size: int) -> None:
             run_spacy(nlp, batch, batch_size, rss)

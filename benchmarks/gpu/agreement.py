@@ -1,4 +1,5 @@
-"""Entities and categories of a pipeline in reduced precision vs fp32 (issue 12: >= 99 % of docs).
+"""Entities and categories of a pipeline in reduced precision vs fp32 (issue 12: >= 99 % of docs),
+and with its heads on the GPU vs on the CPU (the default with a GPU encoder).
 
     python benchmarks/gpu/agreement.py PIPELINE_DIR --texts texts.json --gpu-id 0 --json out.json
 
@@ -17,6 +18,12 @@ import typer
 from wasabi import msg
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+# What each compared setting changes on beto_transformer (the reference: the defaults, fp32).
+COMPARE = {
+    "bf16": {"precision": "bf16"},
+    "fp16": {"precision": "fp16"},
+    "heads-gpu": {"heads_on_cpu": False},
+}
 
 
 def outputs(nlp, texts: List[str], batch_size: int) -> List[tuple]:
@@ -34,7 +41,7 @@ def main(
     texts: Path = typer.Option(..., "--texts", help="JSON list of texts (speed.py --texts-out)"),
     n_texts: int = typer.Option(2000, "--n-texts"),
     gpu_id: int = typer.Option(-1, "--gpu-id"),
-    precisions: str = typer.Option("bf16,fp16", "--precisions"),
+    compare: str = typer.Option("bf16,fp16", "--compare", help=f"Any of {','.join(COMPARE)}"),
     batch_size: int = typer.Option(256, "--batch-size"),
     json_path: Optional[Path] = typer.Option(None, "--json"),
 ) -> None:
@@ -47,10 +54,9 @@ def main(
     data = json.loads(texts.read_text(encoding="utf8"))[:n_texts]
     n_words = sum(len(t.split()) for t in data)
 
-    def load(precision: str):
+    def load(settings: Dict):
         if pipeline is not None:
-            cfg = {"components": {"transformer": {"precision": precision}}}
-            return spacy.load(pipeline, config=cfg)
+            return spacy.load(pipeline, config={"components": {"transformer": settings}})
         import sys
 
         sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -58,7 +64,8 @@ def main(
 
         torch.manual_seed(0)
         nlp = build_a(random)
-        nlp.get_pipe("transformer").precision = precision
+        for key, value in settings.items():
+            setattr(nlp.get_pipe("transformer"), key, value)
         return nlp
 
     if pipeline is None and random is None:
@@ -71,20 +78,27 @@ def main(
         "device": torch.cuda.get_device_name(gpu_id) if gpu_id >= 0 else "cpu",
         "precisions": {},
     }
-    ref_nlp = load("fp32")
+    names = [name for name in compare.split(",") if name]
+    unknown = [name for name in names if name not in COMPARE]
+    if unknown:
+        msg.fail(f"--compare: unknown {unknown}; use any of {', '.join(COMPARE)}", exits=1)
+    ref_nlp = load({})
     if pipeline is None:  # same random heads for every precision
         heads = ref_nlp.to_bytes(exclude=["transformer"])
     outputs(ref_nlp, data[:64], batch_size)  # warm-up
     t0 = time.perf_counter()
     reference = outputs(ref_nlp, data, batch_size)
     result["precisions"]["fp32"] = {"words_per_s": n_words / (time.perf_counter() - t0)}
-    for precision in filter(None, precisions.split(",")):
+    for precision in names:
         if pipeline is None:
             nlp = ref_nlp
-            nlp.get_pipe("transformer").precision = precision
+            trf = nlp.get_pipe("transformer")
+            trf.precision, trf.heads_on_cpu = "fp32", None
+            for key, value in COMPARE[precision].items():
+                setattr(trf, key, value)
             nlp.from_bytes(heads, exclude=["transformer"])
         else:
-            nlp = load(precision)
+            nlp = load(COMPARE[precision])
         outputs(nlp, data[:64], batch_size)
         t0 = time.perf_counter()
         got = outputs(nlp, data, batch_size)
