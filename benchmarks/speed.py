@@ -56,8 +56,6 @@ NAMES = {
     "a-keep": "(a), keep_trf_data",
     "ap": "(a), prefetch on (next batch encoded in a background thread)",
     "an": "(a), prefetch off",
-    "ad": "(a), heads on the device (heads_on_cpu = false; the default runs them on the CPU)",
-    "adn": "(ad), prefetch off",
     "abf": "(a), encoder in bf16 (precision = bf16, weights cast once)",
     "ah": "(a), encoder in fp16 (precision = fp16, weights cast once)",
     "a-noscore": "(a), entity scores off (beto_token_ner entity_scores = false)",
@@ -85,8 +83,6 @@ LEVERS_OFF = {
     "a-keep": {"keep_trf_data": True},
     "ap": {"prefetch": True},
     "an": {"prefetch": False},
-    "ad": {"heads_on_cpu": False},
-    "adn": {"heads_on_cpu": False, "prefetch": False},
     "abf": {"precision": "bf16"},
     "ah": {"precision": "fp16"},
     "acpu": {"max_batch_items": 4096, "group_items": 4096, "prefetch": False},
@@ -341,7 +337,7 @@ def apply_levers(nlp, base: str) -> None:
     off = {k: v for k, v in LEVERS_OFF.get(base, {}).items() if k != "pipe_batch_size"}
     if off.pop("keep_trf_data", False):
         nlp.remove_pipe("doc_cleaner")  # doc._.trf_data stays on the docs
-    for setting in ("inference_mode", "group_items", "prefetch", "precision", "heads_on_cpu"):
+    for setting in ("inference_mode", "group_items", "prefetch", "precision"):
         if setting in off:
             setattr(trf, setting, off.pop(setting))
     trf.cfg.update(off)  # max_batch_items

@@ -10,7 +10,6 @@ import numpy
 import pytest
 import spacy
 import torch
-from thinc.api import Model, NumpyOps
 
 from spacy_beto import BetoConfigError
 
@@ -264,78 +263,3 @@ def test_precision_is_validated(tiny_model_dir):
         nlp.add_pipe(
             "beto_transformer", config={"model": model, "precision": "bf16", "quantize": "int8"}
         )
-
-
-class _FakeGpuOps(NumpyOps):
-    """NumpyOps that report a GPU: the heads' placement logic without a GPU."""
-
-    def __init__(self, device_id: int = 3) -> None:
-        super().__init__(device_type="gpu", device_id=device_id)
-
-
-def _on_fake_gpu(model):
-    for node in model.walk():
-        node.ops = _FakeGpuOps()
-
-
-@pytest.mark.parametrize("ner_factory", ["beto_ner", "beto_token_ner"])
-def test_heads_on_cpu_places_the_listening_heads_and_restores_them_for_training(
-    monkeypatch, tiny_model_dir, trained_nlp, reference, ner_records, emotion_records, ner_factory
-):
-    """With the encoder on a GPU (faked: `on_gpu`, heads' ops that report a GPU), the heads the
-    pipeline has are moved to the CPU once, fed host copies of the encoder's outputs, give the
-    same outputs, and go back to their GPU when the component is trained."""
-    from spacy_beto.components import transformer as transformer_module
-
-    from .conftest import build_pipeline, make_examples
-
-    nlp = build_pipeline(tiny_model_dir, ner_factory=ner_factory)
-    if ner_factory == "beto_ner":
-        nlp.from_bytes(trained_nlp.to_bytes())  # a copy: the shared fixture is not updated
-    else:
-        nlp.initialize(lambda: make_examples(nlp, ner_records[:8], emotion_records[:8]))
-    expected = annotations(nlp, TEXTS)
-    if ner_factory == "beto_ner":
-        assert_same(expected, reference)
-    trf = nlp.get_pipe("transformer")
-    assert sorted(trf._head_models) == ["ner", "textcat"]  # derived from the pipeline
-    assert not trf.uses_cpu_heads()  # the encoder is on the CPU
-    monkeypatch.setattr(trf, "on_gpu", lambda: True)
-    for name in ("ner", "textcat"):
-        _on_fake_gpu(nlp.get_pipe(name).model)
-    copies = []
-    monkeypatch.setattr(transformer_module, "_to_host", lambda t: copies.append(t.shape) or t.cpu())
-    moved_back = []
-
-    def to_gpu(self, gpu_id):
-        moved_back.append(gpu_id)
-        _on_fake_gpu(self)
-
-    monkeypatch.setattr(Model, "to_gpu", to_gpu)
-    assert trf.uses_cpu_heads()
-    assert_same(annotations(nlp, TEXTS), expected)
-    assert trf._moved_heads == {"ner": 3, "textcat": 3}
-    for name in ("ner", "textcat"):
-        assert {type(n.ops) for n in nlp.get_pipe(name).model.walk()} == {NumpyOps}
-    assert copies  # the outputs went to the host, batch by batch
-    n_copies = len(copies)
-    nlp("Ana llegó a Lima.")  # single docs too
-    assert len(copies) > n_copies and not moved_back
-    # Training puts the heads back on their GPU and keeps them there.
-    nlp.update(make_examples(nlp, ner_records[:4], emotion_records[:4]), sgd=nlp.resume_training())
-    assert moved_back == [3, 3] and trf._moved_heads == {} and not trf.uses_cpu_heads()
-    n_copies = len(copies)
-    list(nlp.pipe(TEXTS[:4]))
-    assert len(copies) == n_copies
-    assert {type(n.ops) for n in nlp.get_pipe("ner").model.walk()} == {_FakeGpuOps}
-
-
-def test_heads_on_cpu_off_and_replaced_listeners_are_not_placed(monkeypatch, saved_pipeline):
-    nlp = load(saved_pipeline, heads_on_cpu=False)
-    trf = nlp.get_pipe("transformer")
-    monkeypatch.setattr(trf, "on_gpu", lambda: True)
-    assert not trf.uses_cpu_heads()
-    nlp = load(saved_pipeline)
-    nlp.replace_listeners("transformer", "textcat", ["model.tok2vec"])
-    trf = nlp.get_pipe("transformer")
-    assert sorted(trf._head_models) == ["ner"]

@@ -1,5 +1,4 @@
-"""Entities and categories of a pipeline in reduced precision vs fp32 (issue 12: >= 99 % of docs),
-and with its heads on the GPU vs on the CPU (the default with a GPU encoder).
+"""Entities and categories of a pipeline in reduced precision vs fp32 (issue 12: >= 99 % of docs).
 
     python benchmarks/gpu/agreement.py PIPELINE_DIR --texts texts.json --gpu-id 0 --json out.json
 
@@ -18,12 +17,6 @@ import typer
 from wasabi import msg
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-# What each compared setting changes on beto_transformer (the reference: the defaults, fp32).
-COMPARE = {
-    "bf16": {"precision": "bf16"},
-    "fp16": {"precision": "fp16"},
-    "heads-gpu": {"heads_on_cpu": False},
-}
 
 
 def outputs(nlp, texts: List[str], batch_size: int) -> List[tuple]:
@@ -41,7 +34,7 @@ def main(
     texts: Path = typer.Option(..., "--texts", help="JSON list of texts (speed.py --texts-out)"),
     n_texts: int = typer.Option(2000, "--n-texts"),
     gpu_id: int = typer.Option(-1, "--gpu-id"),
-    compare: str = typer.Option("bf16,fp16", "--compare", help=f"Any of {','.join(COMPARE)}"),
+    precisions: str = typer.Option("bf16,fp16", "--precisions"),
     batch_size: int = typer.Option(256, "--batch-size"),
     json_path: Optional[Path] = typer.Option(None, "--json"),
 ) -> None:
@@ -54,9 +47,10 @@ def main(
     data = json.loads(texts.read_text(encoding="utf8"))[:n_texts]
     n_words = sum(len(t.split()) for t in data)
 
-    def load(settings: Dict):
+    def load(precision: str):
         if pipeline is not None:
-            return spacy.load(pipeline, config={"components": {"transformer": settings}})
+            cfg = {"components": {"transformer": {"precision": precision}}}
+            return spacy.load(pipeline, config=cfg)
         import sys
 
         sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -64,8 +58,7 @@ def main(
 
         torch.manual_seed(0)
         nlp = build_a(random)
-        for key, value in settings.items():
-            setattr(nlp.get_pipe("transformer"), key, value)
+        nlp.get_pipe("transformer").precision = precision
         return nlp
 
     if pipeline is None and random is None:
@@ -78,27 +71,20 @@ def main(
         "device": torch.cuda.get_device_name(gpu_id) if gpu_id >= 0 else "cpu",
         "precisions": {},
     }
-    names = [name for name in compare.split(",") if name]
-    unknown = [name for name in names if name not in COMPARE]
-    if unknown:
-        msg.fail(f"--compare: unknown {unknown}; use any of {', '.join(COMPARE)}", exits=1)
-    ref_nlp = load({})
+    ref_nlp = load("fp32")
     if pipeline is None:  # same random heads for every precision
         heads = ref_nlp.to_bytes(exclude=["transformer"])
     outputs(ref_nlp, data[:64], batch_size)  # warm-up
     t0 = time.perf_counter()
     reference = outputs(ref_nlp, data, batch_size)
     result["precisions"]["fp32"] = {"words_per_s": n_words / (time.perf_counter() - t0)}
-    for precision in names:
+    for precision in filter(None, precisions.split(",")):
         if pipeline is None:
             nlp = ref_nlp
-            trf = nlp.get_pipe("transformer")
-            trf.precision, trf.heads_on_cpu = "fp32", None
-            for key, value in COMPARE[precision].items():
-                setattr(trf, key, value)
+            nlp.get_pipe("transformer").precision = precision
             nlp.from_bytes(heads, exclude=["transformer"])
         else:
-            nlp = load(COMPARE[precision])
+            nlp = load(precision)
         outputs(nlp, data[:64], batch_size)
         t0 = time.perf_counter()
         got = outputs(nlp, data, batch_size)

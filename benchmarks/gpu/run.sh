@@ -72,7 +72,7 @@ BEST=()
 # Variants of (a) without a sweep of their own run at a's best batch size.
 A_BEST=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['best_batch_size'].get('a') or '')" "$OUT/sweep.json" 2>/dev/null)
 if [ -n "$A_BEST" ]; then
-  TABLE=$(echo "$TABLE" | sed -E "s/(^|,)(an|ap|ad|adn|abf|ah)(,|$)/\1\2@$A_BEST\3/g; s/(^|,)(an|ap|ad|adn|abf|ah)(,|$)/\1\2@$A_BEST\3/g")
+  TABLE=$(echo "$TABLE" | sed -E "s/(^|,)(an|ap|abf|ah)(,|$)/\1\2@$A_BEST\3/g; s/(^|,)(an|ap|abf|ah)(,|$)/\1\2@$A_BEST\3/g")
 fi
 echo "table keys: $TABLE" | tee -a "$OUT/steps.log"
 timeout $((TABLE_S + 50)) python3 benchmarks/speed.py "${MODEL[@]}" "${COMMON[@]}" \
@@ -80,15 +80,17 @@ timeout $((TABLE_S + 50)) python3 benchmarks/speed.py "${MODEL[@]}" "${COMMON[@]
   --warmup 32 --max-seconds "$TABLE_S" --json "$OUT/gpu.json" > /tmp/gpu-phase.log 2>&1
 rc=$?; cat /tmp/gpu-phase.log >> "$LOG"; stamp "table rc=$rc"; tail -40 /tmp/gpu-phase.log; tables
 MODEL_DIR=$(ls -d "$WORK"/beto-random "$WORK"/tiny-* 2>/dev/null | head -1)
-PRECS=bf16,fp16,heads-gpu
+PRECS=bf16,fp16
 [ "$GPU_ID" -lt 0 ] && PRECS=bf16
-if [ -d "$CARRY/mini" ]; then
+if [ -n "${SKIP_AGREE:-}" ]; then
+  echo "agreement skipped (SKIP_AGREE)" > /tmp/gpu-phase.log
+elif [ -d "$CARRY/mini" ]; then
   timeout 45 python3 benchmarks/gpu/agreement.py "$CARRY/mini" --texts "$CARRY/texts.json" \
-    --n-texts "$N_AGREE" --gpu-id "$GPU_ID" --compare "$PRECS" \
+    --n-texts "$N_AGREE" --gpu-id "$GPU_ID" --precisions "$PRECS" \
     --json "$OUT/agreement.json" > /tmp/gpu-phase.log 2>&1
 else
   timeout 45 python3 benchmarks/gpu/agreement.py --random "$MODEL_DIR" --texts "$CARRY/texts.json" \
-    --n-texts "$N_AGREE" --gpu-id "$GPU_ID" --compare "$PRECS" \
+    --n-texts "$N_AGREE" --gpu-id "$GPU_ID" --precisions "$PRECS" \
     --json "$OUT/agreement.json" > /tmp/gpu-phase.log 2>&1
 fi
 rc=$?; cat /tmp/gpu-phase.log >> "$LOG"; stamp "agreement rc=$rc"; tail -6 /tmp/gpu-phase.log; tables
@@ -98,7 +100,7 @@ if [ "$GPU_ID" -ge 0 ] && [ -z "${SKIP_PROBE:-}" ]; then
     --json "$OUT/mp_probe.json" > /tmp/gpu-phase.log 2>&1
   rc=$?; cat /tmp/gpu-phase.log >> "$LOG"; stamp "mp probe rc=$rc"; tail -12 /tmp/gpu-phase.log
 fi
-# cProfile of variants without prefetch (only the calling thread is profiled), e.g. PROFILE=an,adn
+# cProfile of variants without prefetch (only the calling thread is profiled), e.g. PROFILE=an
 for v in $(echo "${PROFILE:-}" | tr ',' ' '); do
   timeout 60 python3 benchmarks/profile_overhead.py --variant "$v" --model-dir "$MODEL_DIR" \
     --texts "$CARRY/texts.json" --n-texts "${N_PROFILE:-1000}" --batch-size "${A_BEST:-1024}" \

@@ -163,10 +163,12 @@ class BetoTextCategorizer(TextCategorizer):
         """Write the (calibrated, if `calibrate` has run) scores to `doc.cats`; for a
         multi-label classifier, also the labels at or above their thresholds to
         `doc._.cats_over_threshold` (other classifiers' labels there are kept)."""
+        # On the host once: spaCy reads every score of every doc, and each read of a GPU
+        # array is a device-to-host copy (0.19 of 2.27 profiled seconds on an H200).
+        scores = cast(Floats2d, self.model.ops.to_numpy(scores))
         cal = self.calibration
         if cal is not None:
-            calibrated = apply_calibration(cal, self.model.ops.to_numpy(scores))
-            scores = cast(Floats2d, calibrated.astype("f4"))
+            scores = cast(Floats2d, apply_calibration(cal, scores).astype("f4"))
         docs = list(docs)
         super().set_annotations(docs, scores)
         if not self.multi_label:

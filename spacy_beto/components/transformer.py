@@ -3,7 +3,7 @@
 import contextlib
 import multiprocessing
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Union, cast
+from typing import Any, Callable, Iterable, Iterator, List, Optional, Union, cast
 
 import torch
 from huggingface_hub.utils import HFValidationError
@@ -23,7 +23,6 @@ from thinc.api import Config, Model
 from .._compat import clear_listener, torch_module
 from ..errors import BetoConfigError
 from ..hub import check_hub_name
-from ..layers.alignment import map_output_tensors
 from ..layers.fork import install_fork_hook
 from ..layers.grouping import GROUP_ITEMS
 from ..layers.heap import trim_heap as _trim_heap  # module global: tests patch it
@@ -90,10 +89,6 @@ def _no_cudnn_attention() -> Any:
     )
 
 
-def _to_host(tensor: torch.Tensor) -> torch.Tensor:
-    return tensor.cpu()
-
-
 class BetoTransformer(Transformer):
     """spacy-transformers' Transformer that verifies BETO's tokenizer conventions on init and
     load, and at inference runs the encoder under `torch.inference_mode()` on windows grouped
@@ -122,7 +117,6 @@ class BetoTransformer(Transformer):
         quantize: Optional[str] = None,
         prefetch: Optional[bool] = None,
         precision: str = "fp32",
-        heads_on_cpu: Optional[bool] = None,
     ) -> None:
         if precision not in PRECISIONS:
             raise BetoConfigError(
@@ -157,12 +151,6 @@ class BetoTransformer(Transformer):
         self.quantize = quantize
         self.prefetch = prefetch
         self.precision = precision
-        self.heads_on_cpu = heads_on_cpu
-        # The models of the components listening to this one (find_listeners), and the GPU
-        # each was on while `_place_heads` keeps it on the CPU.
-        self._head_models: Dict[str, Model] = {}
-        self._moved_heads: Dict[str, int] = {}
-        self._trained = False
         self.group_items = group_items
 
     @property
@@ -205,64 +193,10 @@ class BetoTransformer(Transformer):
             return False
         return self.on_gpu() if self.prefetch is None else bool(self.prefetch)
 
-    def find_listeners(self, component: Any) -> None:
-        """spacy-transformers' find_listeners; also keep the listening component's model (the
-        heads that `heads_on_cpu` places)."""
-        super().find_listeners(component)
-        name = getattr(component, "name", None)
-        if name in self.listener_map and isinstance(getattr(component, "model", None), Model):
-            self._head_models[name] = component.model
-
-    def remove_listener(self, listener: Any, component_name: str) -> bool:
-        """spacy-transformers' remove_listener (e.g. nlp.replace_listeners); a component that
-        no longer listens is no longer placed."""
-        removed = super().remove_listener(listener, component_name)
-        if component_name not in self.listener_map:
-            self._head_models.pop(component_name, None)
-            self._moved_heads.pop(component_name, None)
-        return bool(removed)
-
-    def uses_cpu_heads(self) -> bool:
-        """Whether the listening heads run on the CPU at inference: with the encoder on a GPU,
-        unless `heads_on_cpu` is false or the component was trained in this process."""
-        return self.heads_on_cpu is not False and not self._trained and self.on_gpu()
-
-    def _place_heads(self) -> None:
-        """Before inference: move the listening heads' models to the CPU (once), where their
-        per-document work (pooling each doc's word pieces, decoding) costs microseconds instead
-        of GPU launches and copies (benchmarks/speed.md)."""
-        if not self.uses_cpu_heads():
-            self._restore_heads()  # e.g. heads_on_cpu set to false since the last call
-            return
-        for name, model in self._head_models.items():
-            if name not in self._moved_heads and model.ops.device_type == "gpu":
-                self._moved_heads[name] = model.ops.device_id
-                model.to_cpu()
-
-    def _restore_heads(self) -> None:
-        """Put the heads back on their GPU (before training: the listeners' gradients are
-        there)."""
-        for name, gpu_id in self._moved_heads.items():
-            self._head_models[name].to_gpu(gpu_id)
-        self._moved_heads.clear()
-
-    def __call__(self, doc: Doc) -> Doc:
-        """spacy-transformers' __call__, after placing the heads (see `heads_on_cpu`)."""
-        self._place_heads()
-        return super().__call__(doc)
-
-    def set_annotations(self, docs: Iterable[Doc], predictions: FullTransformerBatch) -> None:
-        """spacy-transformers' set_annotations; with the heads on the CPU, the encoder's
-        outputs are copied to the host first, once per batch."""
-        if self._moved_heads:
-            map_output_tensors(predictions.model_output, _to_host)
-        super().set_annotations(docs, predictions)
-
     def pipe(self, stream: Iterable[Doc], *, batch_size: int = 128) -> Iterator[Doc]:
         """spacy-transformers' pipe (sub-batches of at most `batch_items` padded tokens), with
         device-aware defaults; with prefetch, batch k + 1 is tokenized and encoded in a
         background thread while the components downstream process batch k (docs in order)."""
-        self._place_heads()
         if self.uses_prefetch():
             for batch in prefetched(lambda: self._annotated_batches(stream, batch_size)):
                 yield from batch
@@ -321,7 +255,6 @@ class BetoTransformer(Transformer):
         nlp: Optional[Language] = None,
     ) -> None:
         """Load the transformer (hub name or directory), fix its pad id and check its tokenizer."""
-        self._restore_heads()
         name = self.model.attrs["name"]
         local = looks_like_path(str(name))
         if local:
@@ -344,8 +277,6 @@ class BetoTransformer(Transformer):
         OS: on CPU, training steps of ever-changing shapes otherwise grow RSS by ~10 MB per
         step (glibc heap fragmentation), until the OOM killer stops a long run."""
         self._check_fp32("train it")
-        self._trained = True
-        self._restore_heads()
         _trim_heap()
         return super().update(examples, **kwargs)
 
@@ -468,7 +399,6 @@ class BetoTransformer(Transformer):
         "quantize": None,
         "prefetch": None,
         "precision": "fp32",
-        "heads_on_cpu": None,
     },
 )
 def make_beto_transformer(
@@ -483,7 +413,6 @@ def make_beto_transformer(
     quantize: Optional[str],
     prefetch: Optional[bool],
     precision: str,
-    heads_on_cpu: Optional[bool],
 ) -> BetoTransformer:
     """Create the BETO transformer embedding layer that `beto_ner` and `beto_textcat` listen to.
 
@@ -496,9 +425,6 @@ def make_beto_transformer(
     process the current one; null: on a GPU only.
     `precision`: "fp32", "bf16" or "fp16": the encoder's weights are cast once for inference
     (its outputs are fp32 for the heads); a pipeline in bf16/fp16 cannot be trained or saved.
-    `heads_on_cpu`: at inference with the encoder on a GPU, run the listening heads on the CPU
-    (the encoder's outputs are copied to the host once per batch); null or true: on, false: the
-    heads stay on the GPU. A component trained in the process keeps its heads on the GPU.
     `inference_mode`: run the encoder under torch.inference_mode() at inference.
     `quantize`: "int8" quantizes the encoder's Linear layers when the pipeline is loaded (CPU;
     written by `python -m spacy_beto quantize`); null keeps fp32.
@@ -517,5 +443,4 @@ def make_beto_transformer(
         quantize=quantize,
         prefetch=prefetch,
         precision=precision,
-        heads_on_cpu=heads_on_cpu,
     )

@@ -84,25 +84,19 @@ def align_dropped_tokens(batch: FullTransformerBatch) -> FullTransformerBatch:
     return batch
 
 
-def map_output_tensors(model_output: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
-    """Apply `fn` to every tensor of an encoder's outputs (tensors and tuples of tensors), in
-    place; other values are kept."""
-    for key, value in list(model_output.items()):
-        if isinstance(value, torch.Tensor):
-            model_output[key] = fn(value)
-        elif isinstance(value, tuple) and any(isinstance(t, torch.Tensor) for t in value):
-            model_output[key] = tuple(fn(t) if isinstance(t, torch.Tensor) else t for t in value)
-    return model_output
-
-
-def _to_fp32(tensor: torch.Tensor) -> torch.Tensor:
-    return tensor.float() if tensor.dtype in _HALF else tensor
-
-
 def fp32_outputs(model_output: Any) -> Any:
     """The encoder's outputs with bf16/fp16 tensors cast to fp32, once per batch: the heads
     (and CuPy, which has no bf16) compute in fp32 (`beto_transformer`'s `precision`)."""
-    return map_output_tensors(model_output, _to_fp32)
+    for key, value in list(model_output.items()):
+        if isinstance(value, torch.Tensor) and value.dtype in _HALF:
+            model_output[key] = value.float()
+        elif isinstance(value, tuple) and any(
+            isinstance(t, torch.Tensor) and t.dtype in _HALF for t in value
+        ):
+            model_output[key] = tuple(
+                t.float() if isinstance(t, torch.Tensor) and t.dtype in _HALF else t for t in value
+            )
+    return model_output
 
 
 def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[FullTransformerBatch, Callable]:
