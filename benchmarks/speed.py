@@ -56,6 +56,7 @@ NAMES = {
     "a-keep": "(a), keep_trf_data",
     "ap": "(a), prefetch on (next batch encoded in a background thread)",
     "an": "(a), prefetch off",
+    "agc": "(a), Python's GC thresholds left alone during nlp.pipe (gc_threshold = 0)",
     "abf": "(a), encoder in bf16 (precision = bf16, weights cast once)",
     "ah": "(a), encoder in fp16 (precision = fp16, weights cast once)",
     "a-noscore": "(a), entity scores off (beto_token_ner entity_scores = false)",
@@ -63,6 +64,7 @@ NAMES = {
     "atbs": "(atb), entity scores on (beto_ner entity_scores = true, greedy replay)",
     "acpu": "(a) with the CPU defaults (max_batch_items 4,096, length groups 4,096), no prefetch",
     "b": "spaCy quickstart trf",
+    "bgc": "(b) with the GC threshold (a) uses (10,000), set for the process",
     "c": "HF pipelines (tok+seq cls)",
     "d": "bare encoder (limit)",
     "t": "tokenize only: BETO fast tokenizer",
@@ -83,6 +85,7 @@ LEVERS_OFF = {
     "a-keep": {"keep_trf_data": True},
     "ap": {"prefetch": True},
     "an": {"prefetch": False},
+    "agc": {"gc_threshold": 0},
     "abf": {"precision": "bf16"},
     "ah": {"precision": "fp16"},
     "acpu": {"max_batch_items": 4096, "group_items": 4096, "prefetch": False},
@@ -337,7 +340,7 @@ def apply_levers(nlp, base: str) -> None:
     off = {k: v for k, v in LEVERS_OFF.get(base, {}).items() if k != "pipe_batch_size"}
     if off.pop("keep_trf_data", False):
         nlp.remove_pipe("doc_cleaner")  # doc._.trf_data stays on the docs
-    for setting in ("inference_mode", "group_items", "prefetch", "precision"):
+    for setting in ("inference_mode", "group_items", "prefetch", "precision", "gc_threshold"):
         if setting in off:
             setattr(trf, setting, off.pop(setting))
     trf.cfg.update(off)  # max_batch_items
@@ -499,9 +502,15 @@ def build_runner(name: str, model_dir: Path, args: Dict) -> Callable:
     torch.set_num_interop_threads(1)
     if gpu_id >= 0 and base not in ("t", "ts"):
         use_gpu(gpu_id)
-    if base in ("b", "q") or base.startswith("a"):
-        if base == "b":
+    if base in ("b", "bgc", "q") or base.startswith("a"):
+        if base in ("b", "bgc"):
             nlp = build_b(model_dir, mixed)
+            if base == "bgc":
+                import gc
+
+                from spacy_beto.components.transformer import GC_THRESHOLD
+
+                gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
         else:
             overrides = dict(CONFIG_OVERRIDES.get(base, {}))
             if mixed:

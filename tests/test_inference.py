@@ -4,6 +4,7 @@ Each setting leaves entities and categories unchanged. Settings are changed on p
 from `saved_pipeline` (through `config={...}`), never on the shared `trained_nlp`.
 """
 
+import gc
 import threading
 
 import numpy
@@ -30,6 +31,7 @@ SETTINGS = {
     "inference_mode": False,
     "max_batch_items": 64,  # many small sub-batches of documents, each with its own groups
     "prefetch": True,  # the next batch encoded in a background thread (auto: GPU only)
+    "gc_threshold": 0,  # Python's garbage-collection thresholds left alone during nlp.pipe
 }
 
 
@@ -263,3 +265,41 @@ def test_precision_is_validated(tiny_model_dir):
         nlp.add_pipe(
             "beto_transformer", config={"model": model, "precision": "bf16", "quantize": "int8"}
         )
+
+
+@pytest.fixture()
+def python_gc_thresholds():
+    """Python's thresholds around a test, restored after it (a failing test leaves none)."""
+    saved = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)
+    yield
+    gc.set_threshold(*saved)
+
+
+def test_gc_threshold_is_raised_while_pipe_runs_and_restored(saved_pipeline, python_gc_thresholds):
+    from spacy_beto.components.transformer import GC_THRESHOLD
+
+    nlp = load(saved_pipeline)
+    seen = [gc.get_threshold() for _ in nlp.pipe(TEXTS[:5], batch_size=2)]
+    # Raised while the transformer still has docs to encode (the heads downstream pull the
+    # last batch to its end before they hand it on).
+    assert seen[:4] == [(GC_THRESHOLD, 10, 10)] * 4
+    assert gc.get_threshold() == (700, 10, 10)
+    # Two pipes at once share one raise; it ends when the last one is closed.
+    first, second = nlp.pipe(TEXTS, batch_size=2), nlp.pipe(TEXTS, batch_size=2)
+    next(first), next(second)
+    first.close()
+    assert gc.get_threshold() == (GC_THRESHOLD, 10, 10)
+    second.close()
+    assert gc.get_threshold() == (700, 10, 10)
+    # A threshold the user sets meanwhile is kept; 0 leaves Python's thresholds alone.
+    stream = nlp.pipe(TEXTS, batch_size=2)
+    next(stream)
+    gc.set_threshold(5000, 10, 10)
+    stream.close()
+    assert gc.get_threshold() == (5000, 10, 10)
+    gc.set_threshold(700, 10, 10)
+    off = load(saved_pipeline, gc_threshold=0)
+    assert {gc.get_threshold() for _ in off.pipe(TEXTS[:3])} == {(700, 10, 10)}
+    with pytest.raises(BetoConfigError, match="gc_threshold must be 0"):
+        load(saved_pipeline, gc_threshold=-1)

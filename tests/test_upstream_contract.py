@@ -336,3 +336,42 @@ def test_forward_check_fails_if_an_upstream_piece_changes(saved_pipeline, monkey
     )
     with pytest.raises(AssertionError):
         check_forward_matches_upstream(spacy.load(saved_pipeline))
+
+
+def test_fast_wordpieces_match_upstream_tokenization(saved_pipeline):
+    """fast_tokenize.fast_wordpieces gives what huggingface_tokenize + from_batch_encoding give
+    (strings, ids, mask, type ids, lengths, offsets), whether or not an upstream call left
+    "longest" padding set on the Rust backend; with truncation set there it steps aside."""
+    import numpy
+    from spacy_transformers.data_classes import WordpieceBatch
+
+    from spacy_beto.layers.fast_tokenize import fast_wordpieces
+
+    tokenizer = spacy.load(saved_pipeline).get_pipe("transformer").model.tokenizer
+    texts = [t for t in ODD_TEXTS if t] + ["[PAD] [CLS] pingüino", "x"]
+    for backend_padding in (False, True):
+        if not backend_padding:
+            tokenizer.backend_tokenizer.no_padding()
+        encoding = _compat.huggingface_tokenize(tokenizer, texts)  # leaves padding set
+        theirs = WordpieceBatch.from_batch_encoding(encoding)
+        if not backend_padding:
+            tokenizer.backend_tokenizer.no_padding()
+        assert (tokenizer.backend_tokenizer.padding is not None) == backend_padding
+        fast = fast_wordpieces(tokenizer, texts)
+        assert fast is not None
+        ours, offsets = fast
+        assert ours.strings == theirs.strings
+        numpy.testing.assert_array_equal(ours.input_ids, theirs.input_ids)
+        assert ours.input_ids.dtype == theirs.input_ids.dtype
+        numpy.testing.assert_array_equal(ours.attention_mask, theirs.attention_mask)
+        assert ours.attention_mask.dtype == theirs.attention_mask.dtype
+        numpy.testing.assert_array_equal(ours.token_type_ids, theirs.token_type_ids)
+        numpy.testing.assert_array_equal(offsets, encoding["offset_mapping"])
+        # Non-"[PAD]" strings, as upstream counts them (a literal "[PAD]" is not counted).
+        assert ours.lengths == theirs.lengths
+        assert tokenizer.pad_token_id in ours.input_ids[ours.attention_mask == 1]
+    tokenizer.backend_tokenizer.enable_truncation(8)
+    try:
+        assert fast_wordpieces(tokenizer, texts) is None  # upstream's path resets it
+    finally:
+        tokenizer.backend_tokenizer.no_truncation()

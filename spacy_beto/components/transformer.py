@@ -24,6 +24,7 @@ from .._compat import clear_listener, torch_module
 from ..errors import BetoConfigError
 from ..hub import check_hub_name
 from ..layers.fork import install_fork_hook
+from ..layers.gc_threshold import raised_gc_threshold
 from ..layers.grouping import GROUP_ITEMS
 from ..layers.heap import trim_heap as _trim_heap  # module global: tests patch it
 from ..layers.model_dir import check_model_dir, load_failure, looks_like_path
@@ -42,6 +43,8 @@ PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float
 CPU_BATCH_ITEMS = 4096
 GPU_BATCH_ITEMS = 16384
 GPU_GROUP_ITEMS = 0
+# Python's generation-0 GC threshold while nlp.pipe runs (layers/gc_threshold.py).
+GC_THRESHOLD = 10000
 
 
 BETO_CASED = "dccuchile/bert-base-spanish-wwm-cased"
@@ -117,6 +120,7 @@ class BetoTransformer(Transformer):
         quantize: Optional[str] = None,
         prefetch: Optional[bool] = None,
         precision: str = "fp32",
+        gc_threshold: int = GC_THRESHOLD,
     ) -> None:
         if precision not in PRECISIONS:
             raise BetoConfigError(
@@ -128,6 +132,11 @@ class BetoTransformer(Transformer):
             raise BetoConfigError(
                 f"Component '{name}': quantize = {quantize!r} needs precision = \"fp32\" "
                 f"(int8 Linear layers), got precision = {precision!r}."
+            )
+        if gc_threshold < 0:
+            raise BetoConfigError(
+                f"Component '{name}': gc_threshold must be 0 (leave Python's garbage collector "
+                f"alone) or a positive generation-0 threshold, got {gc_threshold}."
             )
         if max_batch_items is not None and max_batch_items < 1:
             raise BetoConfigError(
@@ -151,6 +160,7 @@ class BetoTransformer(Transformer):
         self.quantize = quantize
         self.prefetch = prefetch
         self.precision = precision
+        self.gc_threshold = gc_threshold
         self.group_items = group_items
 
     @property
@@ -196,13 +206,15 @@ class BetoTransformer(Transformer):
     def pipe(self, stream: Iterable[Doc], *, batch_size: int = 128) -> Iterator[Doc]:
         """spacy-transformers' pipe (sub-batches of at most `batch_items` padded tokens), with
         device-aware defaults; with prefetch, batch k + 1 is tokenized and encoded in a
-        background thread while the components downstream process batch k (docs in order)."""
-        if self.uses_prefetch():
-            for batch in prefetched(lambda: self._annotated_batches(stream, batch_size)):
-                yield from batch
-        else:
-            for batch in self._annotated_batches(stream, batch_size):
-                yield from batch
+        background thread while the components downstream process batch k (docs in order).
+        Python's cyclic garbage collector runs less often meanwhile (`gc_threshold`)."""
+        with raised_gc_threshold(self.gc_threshold):
+            if self.uses_prefetch():
+                for batch in prefetched(lambda: self._annotated_batches(stream, batch_size)):
+                    yield from batch
+            else:
+                for batch in self._annotated_batches(stream, batch_size):
+                    yield from batch
 
     def _annotated_batches(self, stream: Iterable[Doc], batch_size: int) -> Iterator[List[Doc]]:
         install_extensions()
@@ -399,6 +411,7 @@ class BetoTransformer(Transformer):
         "quantize": None,
         "prefetch": None,
         "precision": "fp32",
+        "gc_threshold": GC_THRESHOLD,
     },
 )
 def make_beto_transformer(
@@ -413,6 +426,7 @@ def make_beto_transformer(
     quantize: Optional[str],
     prefetch: Optional[bool],
     precision: str,
+    gc_threshold: int,
 ) -> BetoTransformer:
     """Create the BETO transformer embedding layer that `beto_ner` and `beto_textcat` listen to.
 
@@ -425,6 +439,10 @@ def make_beto_transformer(
     process the current one; null: on a GPU only.
     `precision`: "fp32", "bf16" or "fp16": the encoder's weights are cast once for inference
     (its outputs are fp32 for the heads); a pipeline in bf16/fp16 cannot be trained or saved.
+    `gc_threshold`: while `nlp.pipe` runs, Python's generation-0 garbage-collection threshold
+    is raised to at least this (restored after): the collector then re-traverses the docs in
+    flight ~40x less often (~17 % of the pipeline around a cheap encoder); 0 leaves Python's
+    thresholds alone.
     `inference_mode`: run the encoder under torch.inference_mode() at inference.
     `quantize`: "int8" quantizes the encoder's Linear layers when the pipeline is loaded (CPU;
     written by `python -m spacy_beto quantize`); null keeps fp32.
@@ -443,4 +461,5 @@ def make_beto_transformer(
         quantize=quantize,
         prefetch=prefetch,
         precision=precision,
+        gc_threshold=gc_threshold,
     )

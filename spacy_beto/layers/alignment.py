@@ -2,10 +2,12 @@
 non-whitespace token given a transformer representation.
 
 `forward` re-assembles spacy-transformers' `transformer_model.forward` from its upstream pieces
-(through `_compat.py`) with two changes: the token/word-piece alignment is computed by
+(through `_compat.py`) with three changes: the token/word-piece alignment is computed by
 `fast_align.fast_alignment` (numpy; no spaCy `Token` object per token, the largest cost of the
-pipeline around a cheap encoder, benchmarks/speed.md) and the window texts are sliced from one
-`doc.text` per document. The result is the same FullTransformerBatch
+pipeline around a cheap encoder, benchmarks/speed.md), the window texts are sliced from one
+`doc.text` per document, and a fast tokenizer's word pieces come from its Rust backend in one
+call (`fast_tokenize.fast_wordpieces`; upstream's `huggingface_tokenize` otherwise). The result
+is the same FullTransformerBatch
 (tests/test_upstream_contract.py compares both forwards).
 
 Give every non-whitespace token a transformer representation, even if it has no word pieces.
@@ -35,6 +37,7 @@ from .._compat import (
     truncate_oversize_splits,
 )
 from .fast_align import doc_texts, fast_alignment
+from .fast_tokenize import fast_wordpieces
 
 _HALF = (torch.bfloat16, torch.float16)
 
@@ -111,14 +114,20 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[FullTransfor
     maybe_flush_pytorch_cache(chance=model.attrs.get("flush_cache_chance", 0))
     if logger is not None:
         log_gpu_memory(logger, "begin forward")
-    batch_encoding = huggingface_tokenize(tokenizer, doc_texts(flat_spans))
-    wordpieces = WordpieceBatch.from_batch_encoding(batch_encoding)
+    texts = doc_texts(flat_spans)
+    fast = fast_wordpieces(tokenizer, texts) if texts else None
+    if fast is not None:
+        wordpieces, offset_mapping = fast
+        align = fast_alignment(flat_spans, offset_mapping)
+    else:
+        batch_encoding = huggingface_tokenize(tokenizer, texts)
+        wordpieces = WordpieceBatch.from_batch_encoding(batch_encoding)
+        if "offset_mapping" in batch_encoding:
+            align = fast_alignment(flat_spans, numpy.asarray(batch_encoding["offset_mapping"]))
+        else:
+            align = get_alignment(flat_spans, wordpieces.strings, tokenizer.all_special_tokens)
     if logger is not None:
         log_batch_size(logger, wordpieces, is_train)
-    if "offset_mapping" in batch_encoding:
-        align = fast_alignment(flat_spans, numpy.asarray(batch_encoding["offset_mapping"]))
-    else:
-        align = get_alignment(flat_spans, wordpieces.strings, tokenizer.all_special_tokens)
     wordpieces, align = truncate_oversize_splits(wordpieces, align, tokenizer.model_max_length)
     model_output, bp_tensors = transformer(wordpieces, is_train)
     if not is_train:
