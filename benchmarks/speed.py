@@ -57,6 +57,8 @@ NAMES = {
     "ap": "(a), prefetch on (next batch encoded in a background thread)",
     "an": "(a), prefetch off",
     "agc": "(a), Python's GC thresholds left alone during nlp.pipe (gc_threshold = 0)",
+    "aup": "(a), word pieces from upstream's huggingface_tokenize (fast_wordpieces off)",
+    "aupgc": "(a) before this session's CPU cuts: upstream tokenization, gc_threshold = 0",
     "abf": "(a), encoder in bf16 (precision = bf16, weights cast once)",
     "ah": "(a), encoder in fp16 (precision = fp16, weights cast once)",
     "a-noscore": "(a), entity scores off (beto_token_ner entity_scores = false)",
@@ -86,6 +88,7 @@ LEVERS_OFF = {
     "ap": {"prefetch": True},
     "an": {"prefetch": False},
     "agc": {"gc_threshold": 0},
+    "aupgc": {"gc_threshold": 0},
     "abf": {"precision": "bf16"},
     "ah": {"precision": "fp16"},
     "acpu": {"max_batch_items": 4096, "group_items": 4096, "prefetch": False},
@@ -522,6 +525,10 @@ def build_runner(name: str, model_dir: Path, args: Dict) -> Callable:
             quantize_pipeline(nlp)
         from spacy_beto._compat import torch_module
 
+        if base in ("aup", "aupgc"):  # this variant's process only: upstream's tokenization
+            import spacy_beto.layers.alignment as alignment
+
+            alignment.fast_wordpieces = lambda tokenizer, texts: None  # type: ignore
         PROBE.attach(torch_module(nlp.get_pipe("transformer").model.layers[0]))
         apply_levers(nlp, base)
 

@@ -13,7 +13,9 @@
 #     acpu, b, b+mp, c, d, d+mp;
 #  4. agreement of bf16/fp16 with fp32: trained mini (CARRY_DIR/mini) if carried, else the
 #     random (a) (said so in the JSON);
-#  5. mp_probe.py (why mixed_precision = true is slower).
+#  5. mp_probe.py (why mixed_precision = true is slower; SKIP_PROBE=1 skips it);
+#  6. PROFILE=an[,...]: cProfile of variants without prefetch (profile-*.json, N_PROFILE texts).
+# SKIP_AGREE=1 skips phase 4.
 # Smoke test without a GPU:
 #   GPU_ID=-1 TINY=1 N_SWEEP=60 N_TABLE=120 TABLE_S=60 N_AGREE=100 benchmarks/gpu/run.sh DIR
 set -u
