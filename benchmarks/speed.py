@@ -58,7 +58,7 @@ NAMES = {
     "an": "(a), prefetch off",
     "agc": "(a), Python's GC thresholds left alone during nlp.pipe (gc_threshold = 0)",
     "aup": "(a), word pieces from upstream's huggingface_tokenize (fast_wordpieces off)",
-    "aupgc": "(a) before this session's CPU cuts: upstream tokenization, gc_threshold = 0",
+    "aupgc": "(a) without the tokenization and GC cuts (upstream tokenization, gc_threshold = 0)",
     "abf": "(a), encoder in bf16 (precision = bf16, weights cast once)",
     "ah": "(a), encoder in fp16 (precision = fp16, weights cast once)",
     "a-noscore": "(a), entity scores off (beto_token_ner entity_scores = false)",

@@ -67,7 +67,7 @@ def fast_wordpieces(
     flat = list(chain.from_iterable(e.offsets for e in encodings))
     offsets[mask] = numpy.asarray(flat, dtype="int64").reshape(-1, 2)
     pad = tokenizer.pad_token
-    strings = [e.tokens + [pad] * (width - len(e.ids)) for e in encodings]
+    strings = [e.tokens + [pad] * (width - n) for e, n in zip(encodings, lengths.tolist())]
     wordpieces = WordpieceBatch(
         strings=strings,
         input_ids=cast(Any, input_ids),
