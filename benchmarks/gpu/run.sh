@@ -74,7 +74,7 @@ BEST=()
 # Variants of (a) without a sweep of their own run at a's best batch size.
 A_BEST=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['best_batch_size'].get('a') or '')" "$OUT/sweep.json" 2>/dev/null)
 if [ -n "$A_BEST" ]; then
-  TABLE=$(echo "$TABLE" | sed -E "s/(^|,)(an|ap|abf|ah)(,|$)/\1\2@$A_BEST\3/g; s/(^|,)(an|ap|abf|ah)(,|$)/\1\2@$A_BEST\3/g")
+  TABLE=$(echo "$TABLE" | sed -E "s/(^|,)(an|ap|abf|ah|agc|aup|aupgc)(,|$)/\1\2@$A_BEST\3/g; s/(^|,)(an|ap|abf|ah|agc|aup|aupgc)(,|$)/\1\2@$A_BEST\3/g")
 fi
 echo "table keys: $TABLE" | tee -a "$OUT/steps.log"
 timeout $((TABLE_S + 50)) python3 benchmarks/speed.py "${MODEL[@]}" "${COMMON[@]}" \
