@@ -50,7 +50,7 @@ def top_rows(stats: pstats.Stats, key: str, n: int, total: float) -> List[Dict]:
 
 @app.command()
 def main(
-    variant: str = typer.Option("a", help="a (es_beto_trf) or b (spaCy quickstart)"),
+    variant: str = typer.Option("a", help="a speed.py variant: a, an, aup, b, ..."),
     vocab: Optional[Path] = typer.Option(None, help="vocab.txt of the tiny encoder (BETO's)"),
     model_dir: Optional[Path] = typer.Option(None, help="Encoder dir (default: tiny, as speed.py)"),
     work_dir: Path = typer.Option(speed.ROOT / "assets" / "speed", help="Cache dir"),
@@ -78,11 +78,10 @@ def main(
     else:
         texts = speed.load_texts(shared=shared, n_texts=n_texts)
     n_words = sum(len(t.split()) for t in texts)
-    base, _, _ = speed.parse_key(variant)
-    overrides = dict(speed.CONFIG_OVERRIDES.get(base, {}))
-    nlp = speed.build_b(model) if base == "b" else speed.build_a(model, overrides)
-    if base != "b":
-        speed.apply_levers(nlp, base)
+    base, mixed, _ = speed.parse_key(variant)
+    if not speed.is_spacy_variant(base):
+        msg.fail(f"{variant}: profile a spaCy pipeline variant (a..., b, bgc, q)", exits=1)
+    nlp = speed.build_pipeline(base, model, mixed=mixed)
     speed.run_spacy(nlp, texts[:64], batch_size, [])
     profiler = cProfile.Profile() if cprofile else None
     start = time.perf_counter()

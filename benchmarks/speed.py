@@ -493,6 +493,39 @@ def use_gpu(gpu_id: int) -> None:
     PROBE.sync = torch.cuda.synchronize if os.environ.get("SPEED_PROBE_SYNC") else None
 
 
+def is_spacy_variant(base: str) -> bool:
+    """Whether variant `base` is a spaCy pipeline ((a) and its levers, (b), (q))."""
+    return base in ("b", "bgc", "q") or base.startswith("a")
+
+
+def build_pipeline(base: str, model_dir: Path, *, mixed: bool = False):
+    """The spaCy pipeline of variant `base`, with its levers and process settings applied (in
+    this process: `bgc` raises the GC threshold, `aup`/`aupgc` use upstream's tokenization)."""
+    if base in ("b", "bgc"):
+        nlp = build_b(model_dir, mixed)
+        if base == "bgc":
+            import gc
+
+            from spacy_beto.components.transformer import GC_THRESHOLD
+
+            gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
+        return nlp
+    overrides = dict(CONFIG_OVERRIDES.get(base, {}))
+    if mixed:
+        overrides["components.transformer.model.mixed_precision"] = True
+    nlp = build_a(model_dir, overrides)
+    if base == "q":
+        from spacy_beto.quantize import quantize_pipeline
+
+        quantize_pipeline(nlp)
+    if base in ("aup", "aupgc"):
+        import spacy_beto.layers.alignment as alignment
+
+        alignment.fast_wordpieces = lambda tokenizer, texts: None  # type: ignore
+    apply_levers(nlp, base)
+    return nlp
+
+
 def build_runner(name: str, model_dir: Path, args: Dict) -> Callable:
     """The function `run(texts, rss, batch_size)` of one variant (`NAME[+mp]`)."""
     import torch
@@ -505,32 +538,11 @@ def build_runner(name: str, model_dir: Path, args: Dict) -> Callable:
     torch.set_num_interop_threads(1)
     if gpu_id >= 0 and base not in ("t", "ts"):
         use_gpu(gpu_id)
-    if base in ("b", "bgc", "q") or base.startswith("a"):
-        if base in ("b", "bgc"):
-            nlp = build_b(model_dir, mixed)
-            if base == "bgc":
-                import gc
-
-                from spacy_beto.components.transformer import GC_THRESHOLD
-
-                gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
-        else:
-            overrides = dict(CONFIG_OVERRIDES.get(base, {}))
-            if mixed:
-                overrides["components.transformer.model.mixed_precision"] = True
-            nlp = build_a(model_dir, overrides)
-        if base == "q":
-            from spacy_beto.quantize import quantize_pipeline
-
-            quantize_pipeline(nlp)
+    if is_spacy_variant(base):
+        nlp = build_pipeline(base, model_dir, mixed=mixed)
         from spacy_beto._compat import torch_module
 
-        if base in ("aup", "aupgc"):  # this variant's process only: upstream's tokenization
-            import spacy_beto.layers.alignment as alignment
-
-            alignment.fast_wordpieces = lambda tokenizer, texts: None  # type: ignore
         PROBE.attach(torch_module(nlp.get_pipe("transformer").model.layers[0]))
-        apply_levers(nlp, base)
 
         def run(batch: List[str], rss: List[float], batch_size: int) -> None:
             run_spacy(nlp, batch, batch_size, rss)

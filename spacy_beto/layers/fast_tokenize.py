@@ -16,7 +16,7 @@ returns None where it cannot promise that (a slow tokenizer; truncation or a pad
 """
 
 from itertools import chain
-from typing import Any, List, Optional, Sequence, Tuple, cast
+from typing import Any, Iterable, Optional, Sequence, Tuple, cast
 
 import numpy
 from spacy_transformers.data_classes import WordpieceBatch
@@ -39,10 +39,16 @@ def _backend(tokenizer: Any) -> Optional[Any]:
     return backend
 
 
-def _padded(rows: List[List[Any]], mask: numpy.ndarray, fill: Any, dtype: str) -> numpy.ndarray:
-    out = numpy.full(mask.shape, fill, dtype=dtype)
-    out[mask] = numpy.fromiter(chain.from_iterable(rows), dtype=dtype, count=int(mask.sum()))
-    return out
+def _padded(
+    values: Iterable[int], mask: numpy.ndarray, fill: int, *, pair: bool = False
+) -> numpy.ndarray:
+    """An int64 array of shape `mask.shape` (+ (2,) for pairs) holding `values` (all rows'
+    items, flattened) where `mask` is true and `fill` elsewhere."""
+    width = 2 if pair else 1
+    out = numpy.full((*mask.shape, width), fill, dtype="int64")
+    count = width * int(mask.sum())
+    out[mask] = numpy.fromiter(values, dtype="int64", count=count).reshape(-1, width)
+    return out if pair else out[..., 0]
 
 
 def fast_wordpieces(
@@ -59,13 +65,12 @@ def fast_wordpieces(
     lengths = numpy.fromiter((len(row) for row in ids), dtype="int64", count=len(ids))
     width = int(lengths.max()) if len(lengths) else 0
     mask = numpy.arange(width)[None, :] < lengths[:, None]
-    input_ids = _padded(ids, mask, tokenizer.pad_token_id, "int64")
+    input_ids = _padded(chain.from_iterable(ids), mask, tokenizer.pad_token_id)
     token_type_ids = None
     if "token_type_ids" in tokenizer.model_input_names:
-        token_type_ids = _padded([e.type_ids for e in encodings], mask, 0, "int64")
-    offsets = numpy.zeros((*mask.shape, 2), dtype="int64")
-    flat = list(chain.from_iterable(e.offsets for e in encodings))
-    offsets[mask] = numpy.asarray(flat, dtype="int64").reshape(-1, 2)
+        token_type_ids = _padded(chain.from_iterable(e.type_ids for e in encodings), mask, 0)
+    pairs = chain.from_iterable(chain.from_iterable(e.offsets for e in encodings))
+    offsets = _padded(pairs, mask, 0, pair=True)
     pad = tokenizer.pad_token
     strings = [e.tokens + [pad] * (width - n) for e, n in zip(encodings, lengths.tolist())]
     wordpieces = WordpieceBatch(
