@@ -319,9 +319,16 @@ def check_forward_matches_upstream(nlp: Language) -> None:
     )
 
 
-def test_forward_matches_upstream_forward(saved_pipeline):
+@pytest.mark.parametrize("fast_pieces", [True, False])
+def test_forward_matches_upstream_forward(saved_pipeline, monkeypatch, fast_pieces):
     # A loaded copy: the upstream forward's align_dropped_tokens is not applied, and there are
     # no zero-width/control-only tokens in ODD_TEXTS, so both alignments must agree exactly.
+    # Without fast word pieces: forward's upstream-tokenization path (a tokenizer that
+    # fast_wordpieces declines, e.g. one with truncation set).
+    if not fast_pieces:
+        import spacy_beto.layers.alignment as alignment
+
+        monkeypatch.setattr(alignment, "fast_wordpieces", lambda tokenizer, texts: None)
     check_forward_matches_upstream(spacy.load(saved_pipeline))
 
 

@@ -87,18 +87,18 @@ def align_dropped_tokens(batch: FullTransformerBatch) -> FullTransformerBatch:
     return batch
 
 
+def _is_half(value: Any) -> bool:
+    return isinstance(value, torch.Tensor) and value.dtype in _HALF
+
+
 def fp32_outputs(model_output: Any) -> Any:
     """The encoder's outputs with bf16/fp16 tensors cast to fp32, once per batch: the heads
     (and CuPy, which has no bf16) compute in fp32 (`beto_transformer`'s `precision`)."""
     for key, value in list(model_output.items()):
-        if isinstance(value, torch.Tensor) and value.dtype in _HALF:
+        if _is_half(value):
             model_output[key] = value.float()
-        elif isinstance(value, tuple) and any(
-            isinstance(t, torch.Tensor) and t.dtype in _HALF for t in value
-        ):
-            model_output[key] = tuple(
-                t.float() if isinstance(t, torch.Tensor) and t.dtype in _HALF else t for t in value
-            )
+        elif isinstance(value, tuple) and any(map(_is_half, value)):
+            model_output[key] = tuple(t.float() if _is_half(t) else t for t in value)
     return model_output
 
 
@@ -116,16 +116,17 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[FullTransfor
         log_gpu_memory(logger, "begin forward")
     texts = doc_texts(flat_spans)
     fast = fast_wordpieces(tokenizer, texts) if texts else None
+    offset_mapping: Any  # (rows, pieces, 2) character offsets, or None: strings are aligned
     if fast is not None:
         wordpieces, offset_mapping = fast
-        align = fast_alignment(flat_spans, offset_mapping)
     else:
         batch_encoding = huggingface_tokenize(tokenizer, texts)
         wordpieces = WordpieceBatch.from_batch_encoding(batch_encoding)
-        if "offset_mapping" in batch_encoding:
-            align = fast_alignment(flat_spans, numpy.asarray(batch_encoding["offset_mapping"]))
-        else:
-            align = get_alignment(flat_spans, wordpieces.strings, tokenizer.all_special_tokens)
+        offset_mapping = batch_encoding.get("offset_mapping")
+    if offset_mapping is not None:
+        align = fast_alignment(flat_spans, numpy.asarray(offset_mapping))
+    else:
+        align = get_alignment(flat_spans, wordpieces.strings, tokenizer.all_special_tokens)
     if logger is not None:
         log_batch_size(logger, wordpieces, is_train)
     wordpieces, align = truncate_oversize_splits(wordpieces, align, tokenizer.model_max_length)
