@@ -12,7 +12,8 @@ does. Each run trains configs/mini.cfg with the text classifier only (`--steps` 
 scored on the whole dev set before and after calibration. Per run: macro-F1, accuracy, ECE of the
 top class's probability (10 bins) before and after, the ECE a perfectly calibrated model shows on
 as many tweets (noise floor), and a paired bootstrap over dev tweets (1,000 resamples) of ECE
-after − before. Finished runs are kept (`--reuse`). With two encoders and the same seeds, the
+after − before. Finished runs are kept (`--reuse`). `--learn-rate` overrides the config's peak
+learning rate. With two encoders and the same seeds, the
 macro-F1 columns are also issue 16's emotion comparison at equal steps (text classifier only).
 """
 
@@ -121,6 +122,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--batch-words", type=int, default=500)
+    parser.add_argument(
+        "--learn-rate", type=float, default=None, help="peak learning rate (default: the config's)"
+    )
     parser.add_argument("--holdout", type=int, default=1500, help="train tweets held out")
     parser.add_argument("--jobs", type=int, default=1, help="training runs at a time")
     parser.add_argument("--threads", type=int, default=2, help="torch threads per run")
@@ -159,6 +163,8 @@ def main() -> None:
             "training.eval_frequency": args.steps,
             "system.seed": seed,
         }
+        if args.learn_rate is not None:
+            overrides["training.optimizer.learn_rate.initial_rate"] = args.learn_rate
         cmd = train_command(ROOT / "configs" / "mini.cfg", out_dir / k, overrides)
         commands.append((k, cmd, logs / f"train-{k}.log"))
 
@@ -192,7 +198,8 @@ def write_outputs(results: Dict[str, Dict], args: argparse.Namespace, encoders: 
         "",
         f"Command: `python benchmarks/category_confidence.py {' '.join(sys.argv[1:])}` — "
         f"configs/mini.cfg, text classifier only, {args.steps} steps of {args.batch_words} words, "
-        f"model-last; temperature fitted on {args.holdout} EmoEvent train tweets held out from "
+        f"peak lr {args.learn_rate or 'of the config'}, model-last; temperature fitted on "
+        f"{args.holdout} EmoEvent train tweets held out from "
         "training; everything below on all of EmoEvent dev. Encoders: "
         + ", ".join(f"{n} `{p}`" for n, p in encoders.items())
         + ".",

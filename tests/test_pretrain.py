@@ -2,7 +2,7 @@
 
 import json
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 import numpy as np
 import pytest
@@ -31,7 +31,8 @@ CONFIG = MaskingConfig(mask_id=MASK_ID, vocab_size=5000, special_ids=(0, 1, 2, 3
 
 def synthetic(rng: np.random.Generator, n_words: int):
     """[CLS] + words of 1-3 pieces + [SEP]: (ids, word_ids)."""
-    ids, words = [4], [None]
+    ids: List[int] = [4]
+    words: List[Optional[int]] = [None]
     for w in range(n_words):
         for _ in range(int(rng.integers(1, 4))):
             ids.append(int(rng.integers(10, 5000)))

@@ -90,7 +90,7 @@ def read_blocks(text: str) -> List[Block]:
 
 def read_inline_commands(text: str) -> List[Tuple[int, str]]:
     """Inline code outside fenced blocks that is a command: it starts with `.venv/bin/`."""
-    found = []
+    found: List[Tuple[int, str]] = []
     in_fence = False
     for number, line in enumerate(text.splitlines(), 1):
         if line.startswith("```"):
@@ -127,6 +127,7 @@ def test_readme_blocks_are_discovered_and_classified():
 def substitute(block: Block, paths: Dict[str, Path]) -> str:
     """Replace the quoted names of a `substitute a=pipeline b=encoder` marker by fixture paths."""
     code = block.code
+    assert block.marker is not None, f"{block.id}: no marker"
     for pair in block.marker.split()[1:]:
         name, _, key = pair.partition("=")
         assert key in paths, f"{block.id}: substitute {name}={key}: use one of {sorted(paths)}"
@@ -148,6 +149,7 @@ def resolve_imports(block: Block) -> None:
             for alias in node.names:
                 importlib.import_module(alias.name)
         elif isinstance(node, ast.ImportFrom):
+            assert node.module, f"{block.id}: relative import in a README block"
             module = importlib.import_module(node.module)
             for alias in node.names:
                 assert hasattr(module, alias.name), f"{block.id}: {node.module}.{alias.name}?"
@@ -213,6 +215,7 @@ def record_block(code: str, project: Path) -> List[Dict[str, Any]]:
         "README_RECORD": str(record),
     }
     bash = shutil.which("bash")
+    assert bash is not None, "bash is not on PATH"
     proc = subprocess.run(
         [bash, "-e", "-o", "pipefail", "-c", NOT_FOUND + code],
         cwd=project,

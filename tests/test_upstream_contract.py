@@ -13,7 +13,7 @@ import spacy
 import torch
 from spacy.errors import Errors
 from spacy.language import Language
-from spacy.pipeline import TextCategorizer
+from spacy.pipeline import EntityRecognizer, TextCategorizer
 from spacy.training import Example
 from spacy_transformers import Transformer
 from spacy_transformers.layers import TransformerModel
@@ -31,7 +31,7 @@ def strided_spans():
 
 def check_thinc_forward_slot() -> None:
     assert "_func" in Model.__slots__
-    model = Model("probe", lambda model, X, is_train: (X, lambda dY: dY))
+    model: Model[int, int] = Model("probe", lambda model, X, is_train: (X, lambda dY: dY))
     _compat.set_forward(model, lambda model, X, is_train: (X + 1, lambda dY: dY))
     assert model.predict(1) == 2
 
@@ -54,7 +54,7 @@ def check_forward_reads_get_spans() -> None:
     assert 'model.attrs["get_spans"]' in inspect.getsource(_compat.transformer_model_forward)
 
 
-def check_hf_shim_fields(trf_model: Model) -> None:
+def check_hf_shim_fields(trf_model: TransformerModel) -> None:
     wrapper = trf_model.layers[0]
     hf = _compat.hf_objects(wrapper)
     assert hf.tokenizer is trf_model.tokenizer
@@ -93,6 +93,7 @@ def check_textcat_hooks(textcat_cls: type = TextCategorizer) -> None:
     model = {"@architectures": "spacy.TextCatBOW.v3", "exclusive_classes": True}
     model.update({"ngram_size": 1, "no_output_layer": False})
     template = nlp.add_pipe("textcat", config={"model": model})
+    assert isinstance(template, TextCategorizer)
     textcat = Probe(nlp.vocab, template.model, "textcat", threshold=0.5, scorer=None)
     doc = nlp.make_doc("¡Qué alegría!")
     doc.cats = {"joy": 1.0, "sadness": 0.0}
@@ -114,6 +115,7 @@ def check_error_codes() -> None:
 
 def check_transition_system() -> None:
     ner = spacy.blank("es").add_pipe("ner")
+    assert isinstance(ner, EntityRecognizer)
     assert isinstance(ner.moves, _compat.TransitionSystem)
     ner_factory = inspect.signature(spacy.registry.factories.get("ner"))
     assert "moves" in ner_factory.parameters
@@ -159,6 +161,7 @@ def check_doc_cleaner() -> None:
 
 def check_pipe_calls_predict(nlp: Language) -> None:
     trf = nlp.get_pipe("transformer")
+    assert isinstance(trf, Transformer)
     calls = []
     predict = trf.predict
 
@@ -166,7 +169,7 @@ def check_pipe_calls_predict(nlp: Language) -> None:
         calls.append(len(list(docs)))
         return predict(docs)
 
-    trf.predict = recording  # instance attribute: only this loaded copy
+    trf.predict = recording  # type: ignore[method-assign]  # this loaded copy only
     docs = list(nlp.pipe(["Ana llegó a Lima.", "Hoy", "Pedro vive en Madrid."], batch_size=2))
     assert sum(calls) == len(docs) == 3
 
@@ -236,6 +239,7 @@ def test_quantize_dynamic_int8_without_warnings():
 def check_beam_batch() -> None:
     nlp = spacy.blank("es")
     ner = nlp.add_pipe("ner")
+    assert isinstance(ner, EntityRecognizer)
     ner.add_label("PER")
     nlp.initialize()
     docs = [nlp.make_doc("Juan vive en Madrid")]
@@ -296,7 +300,10 @@ def check_forward_matches_upstream(nlp: Language) -> None:
 
     from spacy_beto.layers.alignment import forward as beto_forward
 
-    model = nlp.get_pipe("transformer").model
+    trf = nlp.get_pipe("transformer")
+    assert isinstance(trf, Transformer)
+    model = trf.model
+    assert isinstance(model, TransformerModel)
     docs = list(nlp.make_doc(text) for text in ODD_TEXTS)
     docs.append(docs[-1])  # the same Doc twice in a batch
     with torch.inference_mode():
@@ -315,7 +322,7 @@ def check_forward_matches_upstream(nlp: Language) -> None:
     numpy.testing.assert_array_equal(ours.align.data, theirs.align.data)
     assert list(ours.model_output.keys()) == list(theirs.model_output.keys())
     torch.testing.assert_close(
-        ours.model_output.last_hidden_state, theirs.model_output.last_hidden_state
+        ours.model_output["last_hidden_state"], theirs.model_output["last_hidden_state"]
     )
 
 
