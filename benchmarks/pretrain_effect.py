@@ -26,8 +26,9 @@ repository; everything is written to WORK_DIR and the results to OUT_DIR):
    encoder, seeds --seeds, all at once (on one GPU with --gpu-id), the same number of steps for
    all: a calibration run measures the steps that fit in --finetune-seconds (or give
    --finetune-steps). spaCy's CNN NER (benchmarks/configs/cnn-ner.cfg) trains side by side for
-   the same wall-clock. `spacy evaluate` of model-last (equal steps) and model-best on the dev
-   splits -> OUT/finetune-scores.json.
+   the same wall-clock. --finetune-lr sets the peak learning rate of both arms (default: the
+   config's 5e-4; each arm's best rate is a sweep of this option). `spacy evaluate` of
+   model-last (equal steps) and model-best on the dev splits -> OUT/finetune-scores.json.
 
 `python benchmarks/pretrain_table.py OUT` turns OUT into the Markdown tables of
 benchmarks/pretraining.md. Steps whose output exists in WORK_DIR are reused.
@@ -232,6 +233,8 @@ def train_cmd(
     eval_frequency: int,
 ) -> List[str]:  # fmt: skip
     data = work / "data"
+    lr = [] if args.finetune_lr is None else ["--training.optimizer.learn_rate.initial_rate",
+                                              str(args.finetune_lr)]  # fmt: skip
     return [
         PY, "-m", "spacy", "train", str(ROOT / "configs" / "mini.cfg"), "--output", str(out),
         "--paths.train_ner", str(data / "train" / "ner.spacy"),
@@ -239,7 +242,7 @@ def train_cmd(
         "--paths.dev", str(data / "dev"), "--paths.transformer", str(encoder),
         "--training.max_steps", str(steps), "--training.eval_frequency", str(eval_frequency),
         "--training.batcher.size", str(2 * args.batch_words),
-        "--system.seed", str(seed), "--gpu-id", str(args.gpu_id),
+        "--system.seed", str(seed), "--gpu-id", str(args.gpu_id), *lr,
     ]  # fmt: skip
 
 
@@ -379,6 +382,7 @@ def finetune(args: argparse.Namespace, work: Path, encoders: Dict[str, Path], ou
         "budget_seconds": args.finetune_seconds,
         "gpu_id": args.gpu_id,
         "seeds": args.seeds,
+        "peak_lr": args.finetune_lr,
         "runs": results,
     }
     (out / "finetune-scores.json").write_text(json.dumps(payload, indent=2))
@@ -422,6 +426,9 @@ def main() -> None:
     parser.add_argument("--calibration-finetune-steps", type=int, default=20)
     parser.add_argument("--finetune-evals", type=int, default=4)
     parser.add_argument("--batch-words", type=int, default=500, help="per task per step")
+    parser.add_argument(
+        "--finetune-lr", type=float, default=None, help="peak lr (default: configs/mini.cfg's)"
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--no-cnn", dest="cnn", action="store_false")
     parser.add_argument("--cnn-eval-frequency", type=int, default=200)

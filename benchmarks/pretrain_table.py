@@ -67,6 +67,7 @@ def finetune_table(scores: Dict[str, Any]) -> List[str]:
 
     lines = [
         f"Fine-tuning `configs/mini.cfg` (NER + emotions), {scores['steps']} steps per run, "
+        f"peak lr {scores.get('peak_lr') or 'of the config'}, "
         f"seeds {scores['seeds']}, all runs at once on "
         f"{'GPU ' + str(scores['gpu_id']) if scores['gpu_id'] >= 0 else 'the CPU'} "
         f"({scores['seconds_training']} s of training, {scores['seconds_calibration']} s of "
