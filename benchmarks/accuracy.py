@@ -57,6 +57,10 @@ def run(cmd: List[str], *, log: Path, threads: int = 2) -> float:
     return finish(start(cmd, log=log, threads=threads))
 
 
+# The override of configs/mini.cfg's peak learning rate (`--learn-rate`, `--finetune-lr`).
+PEAK_LR = "training.optimizer.learn_rate.initial_rate"
+
+
 def train_command(config: Path, output: Path, overrides: Dict[str, object]) -> List[str]:
     """`python -m spacy train CONFIG --output OUTPUT --key value ...` (overrides in order)."""
     cmd = [PY, "-m", "spacy", "train", str(config), "--output", str(output)]

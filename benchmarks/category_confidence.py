@@ -13,8 +13,8 @@ scored on the whole dev set before and after calibration. Per run: macro-F1, acc
 top class's probability (10 bins) before and after, the ECE a perfectly calibrated model shows on
 as many tweets (noise floor), and a paired bootstrap over dev tweets (1,000 resamples) of ECE
 after − before. Finished runs are kept (`--reuse`). `--learn-rate` overrides the config's peak
-learning rate. With two encoders and the same seeds, the
-macro-F1 columns are also issue 16's emotion comparison at equal steps (text classifier only).
+learning rate. With two encoders and the same seeds, the macro-F1 columns are also issue 16's
+emotion comparison at equal steps (text classifier only).
 """
 
 import argparse
@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List
 
-from accuracy import PY, ROOT, run, run_pool, train_command
+from accuracy import PEAK_LR, PY, ROOT, run, run_pool, train_command
 
 N_BOOT = 1000
 
@@ -164,7 +164,7 @@ def main() -> None:
             "system.seed": seed,
         }
         if args.learn_rate is not None:
-            overrides["training.optimizer.learn_rate.initial_rate"] = args.learn_rate
+            overrides[PEAK_LR] = args.learn_rate
         cmd = train_command(ROOT / "configs" / "mini.cfg", out_dir / k, overrides)
         commands.append((k, cmd, logs / f"train-{k}.log"))
 

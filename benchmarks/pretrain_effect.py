@@ -47,7 +47,7 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from accuracy import PY, ROOT, run, start
+from accuracy import PEAK_LR, PY, ROOT, run, start, train_command
 
 ROW = re.compile(r"^\s*\d+\s+(\d+)\s+\d")  # a spaCy ConsoleLogger row: epoch, step, losses...
 
@@ -233,17 +233,20 @@ def train_cmd(
     eval_frequency: int,
 ) -> List[str]:  # fmt: skip
     data = work / "data"
-    lr = [] if args.finetune_lr is None else ["--training.optimizer.learn_rate.initial_rate",
-                                              str(args.finetune_lr)]  # fmt: skip
-    return [
-        PY, "-m", "spacy", "train", str(ROOT / "configs" / "mini.cfg"), "--output", str(out),
-        "--paths.train_ner", str(data / "train" / "ner.spacy"),
-        "--paths.train_textcat", str(data / "train" / "emotion.spacy"),
-        "--paths.dev", str(data / "dev"), "--paths.transformer", str(encoder),
-        "--training.max_steps", str(steps), "--training.eval_frequency", str(eval_frequency),
-        "--training.batcher.size", str(2 * args.batch_words),
-        "--system.seed", str(seed), "--gpu-id", str(args.gpu_id), *lr,
-    ]  # fmt: skip
+    overrides: Dict[str, object] = {
+        "paths.train_ner": data / "train" / "ner.spacy",
+        "paths.train_textcat": data / "train" / "emotion.spacy",
+        "paths.dev": data / "dev",
+        "paths.transformer": encoder,
+        "training.max_steps": steps,
+        "training.eval_frequency": eval_frequency,
+        "training.batcher.size": 2 * args.batch_words,
+        "system.seed": seed,
+    }
+    if args.finetune_lr is not None:
+        overrides[PEAK_LR] = args.finetune_lr
+    cmd = train_command(ROOT / "configs" / "mini.cfg", out, overrides)
+    return cmd + ["--gpu-id", str(args.gpu_id)]
 
 
 def row_times(log: Path) -> Dict[int, float]:
