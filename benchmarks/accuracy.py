@@ -59,6 +59,8 @@ def run(cmd: List[str], *, log: Path, threads: int = 2) -> float:
 
 # The override of configs/mini.cfg's peak learning rate (`--learn-rate`, `--finetune-lr`).
 PEAK_LR = "training.optimizer.learn_rate.initial_rate"
+# The encoder's learning rate as a multiple of the peak (`--finetune-encoder-scale`).
+ENCODER_LR_SCALE = "components.transformer.learn_rate_scale"
 
 
 def train_command(config: Path, output: Path, overrides: Dict[str, object]) -> List[str]:

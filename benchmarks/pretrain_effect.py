@@ -27,7 +27,9 @@ repository; everything is written to WORK_DIR and the results to OUT_DIR):
    all: a calibration run measures the steps that fit in --finetune-seconds (or give
    --finetune-steps). spaCy's CNN NER (benchmarks/configs/cnn-ner.cfg) trains side by side for
    the same wall-clock. --finetune-lr sets the peak learning rate of both arms (default: the
-   config's 5e-4; each arm's best rate is a sweep of this option). `spacy evaluate` of
+   config's 5e-4; each arm's best rate is a sweep of this option); --finetune-encoder-scale
+   sets the encoder's rate as a multiple of it (the transformer's `learn_rate_scale`; the heads
+   keep the peak rate). `spacy evaluate` of
    model-last (equal steps) and model-best on the dev splits -> OUT/finetune-scores.json.
 
 `python benchmarks/pretrain_table.py OUT` turns OUT into the Markdown tables of
@@ -47,7 +49,7 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from accuracy import PEAK_LR, PY, ROOT, run, start, train_command
+from accuracy import ENCODER_LR_SCALE, PEAK_LR, PY, ROOT, run, start, train_command
 
 ROW = re.compile(r"^\s*\d+\s+(\d+)\s+\d")  # a spaCy ConsoleLogger row: epoch, step, losses...
 
@@ -245,6 +247,8 @@ def train_cmd(
     }
     if args.finetune_lr is not None:
         overrides[PEAK_LR] = args.finetune_lr
+    if args.finetune_encoder_scale is not None:
+        overrides[ENCODER_LR_SCALE] = args.finetune_encoder_scale
     cmd = train_command(ROOT / "configs" / "mini.cfg", out, overrides)
     return cmd + ["--gpu-id", str(args.gpu_id)]
 
@@ -386,6 +390,7 @@ def finetune(args: argparse.Namespace, work: Path, encoders: Dict[str, Path], ou
         "gpu_id": args.gpu_id,
         "seeds": args.seeds,
         "peak_lr": args.finetune_lr,
+        "encoder_lr_scale": args.finetune_encoder_scale,
         "runs": results,
     }
     (out / "finetune-scores.json").write_text(json.dumps(payload, indent=2))
@@ -431,6 +436,12 @@ def main() -> None:
     parser.add_argument("--batch-words", type=int, default=500, help="per task per step")
     parser.add_argument(
         "--finetune-lr", type=float, default=None, help="peak lr (default: configs/mini.cfg's)"
+    )
+    parser.add_argument(
+        "--finetune-encoder-scale",
+        type=float,
+        default=None,
+        help="the encoder's lr as a multiple of the peak lr (default: the config's 1.0)",
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--no-cnn", dest="cnn", action="store_false")

@@ -55,6 +55,11 @@ def perplexity_table(metrics: Dict[str, Any]) -> List[str]:
     return lines
 
 
+def scale_note(scale: Optional[float]) -> str:
+    """ ", encoder at 0.25x" for a run with --finetune-encoder-scale 0.25; "" without one."""
+    return "" if scale is None or float(scale) == 1.0 else f", encoder at {scale}x"
+
+
 def finetune_table(scores: Dict[str, Any]) -> List[str]:
     runs: Dict[str, Dict[str, Any]] = scores["runs"]
 
@@ -67,7 +72,8 @@ def finetune_table(scores: Dict[str, Any]) -> List[str]:
 
     lines = [
         f"Fine-tuning `configs/mini.cfg` (NER + emotions), {scores['steps']} steps per run, "
-        f"peak lr {scores.get('peak_lr') or 'of the config'}, "
+        f"peak lr {scores.get('peak_lr') or 'of the config'}"
+        f"{scale_note(scores.get('encoder_lr_scale'))}, "
         f"seeds {scores['seeds']}, all runs at once on "
         f"{'GPU ' + str(scores['gpu_id']) if scores['gpu_id'] >= 0 else 'the CPU'} "
         f"({scores['seconds_training']} s of training, {scores['seconds_calibration']} s of "

@@ -38,6 +38,60 @@ def test_training_lowers_the_loss(tiny_model_dir, ner_records, emotion_records):
         assert history[-1][name] < history[0][name], (name, history)
 
 
+def weights_moved(nlp, examples, *, learn_rate_scale):
+    """Total |change| of the encoder's and the text classifier's weights in two seeded updates
+    of a fresh pipeline whose transformer has `learn_rate_scale`.
+
+    Two: spaCy's Language.update calls each component's finish_update right after its update,
+    before the heads backpropagate into the transformer, so the encoder's weights take the
+    first update's step in the second (spaCy PR #12136, fixed for v4 only). Both heads read
+    encoder outputs of the initial weights in both updates."""
+    nlp.get_pipe("transformer").learn_rate_scale = learn_rate_scale
+    spacy.util.fix_random_seed(0)
+    optimizer = nlp.initialize(lambda: examples)
+    encoder = nlp.get_pipe("transformer").trf_model.transformer
+    head = nlp.get_pipe("textcat").model
+    head_params = [(node, name) for node in head.walk() for name in node.param_names]
+
+    def snapshot():
+        return (
+            [p.detach().numpy().copy() for p in encoder.parameters()],
+            [node.get_param(name).copy() for node, name in head_params],
+        )
+
+    before = snapshot()
+    for _ in range(2):
+        nlp.update(examples, sgd=optimizer, drop=0.0)
+    after = snapshot()
+    return tuple(
+        sum(float(numpy.abs(b - a).sum()) for a, b in zip(old, new))
+        for old, new in zip(before, after)
+    )
+
+
+def test_learn_rate_scale_scales_the_encoders_steps_only(
+    tiny_model_dir, ner_records, emotion_records
+):
+    # Adam's step is proportional to the learning rate: at learn_rate_scale 0.25 the encoder's
+    # weights move a quarter as far as at 1.0 on the same gradient, the head's as far.
+    moved = {}
+    for scale in (1.0, 0.25):
+        nlp = build_pipeline(tiny_model_dir)
+        examples = make_examples(nlp, ner_records[:8], emotion_records[:8])
+        moved[scale] = weights_moved(nlp, examples, learn_rate_scale=scale)
+    (encoder_full, head_full), (encoder_scaled, head_scaled) = moved[1.0], moved[0.25]
+    assert encoder_full > 0 and head_full > 0
+    assert encoder_scaled / encoder_full == pytest.approx(0.25, rel=1e-3)
+    assert head_scaled == pytest.approx(head_full, rel=1e-5)
+
+
+@pytest.mark.parametrize("scale", [0.0, -0.5])
+def test_learn_rate_scale_must_be_positive(scale):
+    nlp = spacy.blank("es")
+    with pytest.raises(BetoConfigError, match="frozen_components"):
+        nlp.add_pipe("beto_transformer", config={"learn_rate_scale": scale})
+
+
 def test_outputs_have_entities_and_categories(trained_nlp):
     docs = list(trained_nlp.pipe(TEXTS))
     assert len(docs) == len(TEXTS)

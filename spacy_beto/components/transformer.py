@@ -18,7 +18,7 @@ from spacy_transformers.data_classes import FullTransformerBatch
 from spacy_transformers.layers import TransformerModel
 from spacy_transformers.pipeline_component import install_extensions
 from spacy_transformers.util import batch_by_length
-from thinc.api import Config, Model
+from thinc.api import Config, Model, Optimizer
 
 from .._compat import clear_listener, torch_module
 from ..errors import BetoConfigError
@@ -92,6 +92,19 @@ def _no_cudnn_attention() -> Any:
     )
 
 
+class ScaledOptimizer:
+    """Calls an optimizer with its learning rate multiplied by `scale` (thinc's `lr_scale`):
+    the encoder's parameters take smaller (or larger) steps than the heads' under the same
+    optimizer and schedule."""
+
+    def __init__(self, optimizer: Optimizer, scale: float) -> None:
+        self.optimizer = optimizer
+        self.scale = scale
+
+    def __call__(self, key: Any, weights: Any, gradient: Any, *, lr_scale: float = 1.0) -> Any:
+        return self.optimizer(key, weights, gradient, lr_scale=lr_scale * self.scale)
+
+
 class BetoTransformer(Transformer):
     """spacy-transformers' Transformer that verifies BETO's tokenizer conventions on init and
     load, and at inference runs the encoder under `torch.inference_mode()` on windows grouped
@@ -121,7 +134,14 @@ class BetoTransformer(Transformer):
         prefetch: Optional[bool] = None,
         precision: str = "fp32",
         gc_threshold: int = GC_THRESHOLD,
+        learn_rate_scale: float = 1.0,
     ) -> None:
+        if not learn_rate_scale > 0:
+            raise BetoConfigError(
+                f"Component '{name}': learn_rate_scale must be positive (the encoder's learning "
+                f"rate as a multiple of the optimizer's), got {learn_rate_scale}. To keep the "
+                f"encoder's weights fixed, list '{name}' in [training] frozen_components."
+            )
         if precision not in PRECISIONS:
             raise BetoConfigError(
                 f"Component '{name}': precision = {precision!r} is not supported. Use one of "
@@ -162,6 +182,7 @@ class BetoTransformer(Transformer):
         self.precision = precision
         self.gc_threshold = gc_threshold
         self.group_items = group_items
+        self.learn_rate_scale = learn_rate_scale
 
     @property
     def group_items(self) -> Optional[int]:
@@ -292,6 +313,13 @@ class BetoTransformer(Transformer):
         _trim_heap()
         return super().update(examples, **kwargs)
 
+    def finish_update(self, sgd: Optimizer) -> None:
+        """Update the encoder's weights, at `learn_rate_scale` times the optimizer's rate."""
+        if self.learn_rate_scale == 1.0:
+            super().finish_update(sgd)
+        else:
+            self.model.finish_update(cast(Optimizer, ScaledOptimizer(sgd, self.learn_rate_scale)))
+
     @contextlib.contextmanager
     def memory_zone(self, mem: Any = None) -> Iterator[None]:
         """Part of `nlp.memory_zone()`: at its end, give freed heap memory back to the OS."""
@@ -412,6 +440,7 @@ class BetoTransformer(Transformer):
         "prefetch": None,
         "precision": "fp32",
         "gc_threshold": GC_THRESHOLD,
+        "learn_rate_scale": 1.0,
     },
 )
 def make_beto_transformer(
@@ -427,6 +456,7 @@ def make_beto_transformer(
     prefetch: Optional[bool],
     precision: str,
     gc_threshold: int,
+    learn_rate_scale: float,
 ) -> BetoTransformer:
     """Create the BETO transformer embedding layer that `beto_ner` and `beto_textcat` listen to.
 
@@ -446,6 +476,10 @@ def make_beto_transformer(
     `inference_mode`: run the encoder under torch.inference_mode() at inference.
     `quantize`: "int8" quantizes the encoder's Linear layers when the pipeline is loaded (CPU;
     written by `python -m spacy_beto quantize`); null keeps fp32.
+    `learn_rate_scale`: in training, the encoder's learning rate as a multiple of the
+    optimizer's (the heads keep the optimizer's): below 1 fine-tunes a pretrained encoder
+    gently while heads that start from random weights learn fast ("discriminative
+    fine-tuning", Howard & Ruder 2018).
 
     The component sets doc._.trf_data for the heads; add spaCy's `doc_cleaner` as the last
     component to drop it (the shipped configs and `add_to` do), and disable that component to
@@ -462,4 +496,5 @@ def make_beto_transformer(
         prefetch=prefetch,
         precision=precision,
         gc_threshold=gc_threshold,
+        learn_rate_scale=learn_rate_scale,
     )
