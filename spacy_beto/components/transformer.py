@@ -315,10 +315,7 @@ class BetoTransformer(Transformer):
 
     def finish_update(self, sgd: Optimizer) -> None:
         """Update the encoder's weights, at `learn_rate_scale` times the optimizer's rate."""
-        if self.learn_rate_scale == 1.0:
-            super().finish_update(sgd)
-        else:
-            self.model.finish_update(cast(Optimizer, ScaledOptimizer(sgd, self.learn_rate_scale)))
+        self.model.finish_update(cast(Optimizer, ScaledOptimizer(sgd, self.learn_rate_scale)))
 
     @contextlib.contextmanager
     def memory_zone(self, mem: Any = None) -> Iterator[None]:
