@@ -18,6 +18,8 @@ repository; everything is written to WORK_DIR and the results to OUT_DIR):
 3. Pretraining for a fixed wall-clock budget (--pretrain-seconds, all included): a short
    calibration run measures steps/s, then the real run gets the number of steps that fits, so
    its learning-rate schedule ends on time (`--max-minutes` is a hard stop behind it).
+   --pretrain-steps N instead runs exactly N steps whatever the machine's load (reproducible;
+   an interrupted run resumes from its last checkpoint when the command is run again).
    --pretrained DIR skips this step and fine-tunes from an encoder `pretrain` already wrote
    (e.g. one continued from an earlier run with `pretrain --init`).
    -> OUT/mini-pretrained/ (model directory) and OUT/pretrain-metrics.json (held-out
@@ -29,7 +31,10 @@ repository; everything is written to WORK_DIR and the results to OUT_DIR):
    the same wall-clock. --finetune-lr sets the peak learning rate of both arms (default: the
    config's 5e-4; each arm's best rate is a sweep of this option); --finetune-encoder-scale
    sets the encoder's rate as a multiple of it (the transformer's `learn_rate_scale`; the heads
-   keep the peak rate). `spacy evaluate` of
+   keep the peak rate); --random-lr / --random-encoder-scale give the random arm its own
+   (each arm at its best setting). A run is trained into
+   WORK/training/ARM@seedS-NSTEPSsteps-lrLR-encSCALE; one that finished there with the same
+   encoder and settings is reused (runs are seeded and step-based). `spacy evaluate` of
    model-last (equal steps) and model-best on the dev splits -> OUT/finetune-scores.json.
 
 `python benchmarks/pretrain_table.py OUT` turns OUT into the Markdown tables of
@@ -47,10 +52,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from accuracy import ENCODER_LR_SCALE, PEAK_LR, PY, ROOT, run, start, train_command
+from spacy.util import load_config
+from thinc.api import Config
 
+MINI_CFG = ROOT / "configs" / "mini.cfg"
 ROW = re.compile(r"^\s*\d+\s+(\d+)\s+\d")  # a spaCy ConsoleLogger row: epoch, step, losses...
 
 
@@ -163,6 +171,8 @@ def pretrain_budgeted(
         log_every=args.log_every,
     )
     began = time.perf_counter()
+    if args.pretrain_steps:
+        return pretrain_steps(args, files, dev, mini, target, common, began)
     times: List[float] = []
     calib = work / "pretrain-calibration"
     shutil.rmtree(calib, ignore_errors=True)
@@ -219,6 +229,32 @@ def pretrain_budgeted(
     return target
 
 
+def pretrain_steps(
+    args: argparse.Namespace, files: List[Path], dev: Path, mini: Path, target: Path,
+    common: Dict[str, object], began: float,
+) -> Path:  # fmt: skip
+    """Pretrain exactly args.pretrain_steps steps (no wall-clock budget: the result does not
+    depend on the machine's load); an interrupted run resumes from its last checkpoint."""
+    from spacy_beto.pretrain import PretrainConfig, pretrain
+
+    steps = args.pretrain_steps
+    cfg = PretrainConfig(
+        max_steps=steps,
+        checkpoint_every=max(steps // args.curve_points, 1),
+        keep_checkpoints=1,
+        eval_every=max(steps // args.curve_points, 1),
+        dev_max_lines=args.dev_max_lines,
+        **common,  # type: ignore[arg-type]
+    )
+    say(f"pretraining {steps} steps (resuming from {target}/checkpoints if there are any)")
+    result = pretrain(files, output=target, init=str(mini), dev=dev, config=cfg, resume=True)
+    metrics = json.loads((target / "pretrain-metrics.json").read_text())
+    metrics.update(planned_steps=steps, seconds_in_all=round(time.perf_counter() - began, 1))
+    (target / "pretrain-metrics.json").write_text(json.dumps(metrics, indent=2))
+    say(f"pretrained {result.steps} steps: {result.curve[-1] if result.curve else ''}")
+    return target
+
+
 def export_pretrained(target: Path, out: Path) -> None:
     """The model directory (without checkpoints) and its metrics into OUT."""
     dest = out / "mini-pretrained"
@@ -230,26 +266,51 @@ def export_pretrained(target: Path, out: Path) -> None:
 # ---------------------------------------------------------------------------- fine-tuning
 
 
+class Arm(NamedTuple):
+    """One fine-tuning run: encoder, seed and the arm's own learning-rate settings."""
+
+    name: str  # "random@seed0", the key of finetune-scores.json
+    encoder: Path
+    seed: int
+    lr: Optional[float]  # None: configs/mini.cfg's
+    encoder_scale: Optional[float]  # None: the config's 1.0
+
+    def run_dir(self, work: Path, steps: int) -> Path:
+        """training/random@seed0-800steps-lr0.003-enc1.0: one directory per setting."""
+        lr = "config" if self.lr is None else self.lr
+        scale = "config" if self.encoder_scale is None else self.encoder_scale
+        return work / "training" / f"{self.name}-{steps}steps-lr{lr}-enc{scale}"
+
+
+def arm_settings(args: argparse.Namespace, arm: str) -> Tuple[Optional[float], Optional[float]]:
+    """(peak lr, encoder scale) of an arm: --random-lr / --random-encoder-scale for the random
+    encoder where given (each arm at its own best setting), else the --finetune-* ones."""
+    lr, scale = args.finetune_lr, args.finetune_encoder_scale
+    if arm == "random":
+        lr = args.random_lr if args.random_lr is not None else lr
+        scale = args.random_encoder_scale if args.random_encoder_scale is not None else scale
+    return lr, scale
+
+
 def train_cmd(
-    args: argparse.Namespace, work: Path, encoder: Path, out: Path, seed: int, steps: int,
-    eval_frequency: int,
-) -> List[str]:  # fmt: skip
+    args: argparse.Namespace, work: Path, arm: Arm, out: Path, steps: int, eval_frequency: int
+) -> List[str]:
     data = work / "data"
     overrides: Dict[str, object] = {
         "paths.train_ner": data / "train" / "ner.spacy",
         "paths.train_textcat": data / "train" / "emotion.spacy",
         "paths.dev": data / "dev",
-        "paths.transformer": encoder,
+        "paths.transformer": arm.encoder,
         "training.max_steps": steps,
         "training.eval_frequency": eval_frequency,
         "training.batcher.size": 2 * args.batch_words,
-        "system.seed": seed,
+        "system.seed": arm.seed,
     }
-    if args.finetune_lr is not None:
-        overrides[PEAK_LR] = args.finetune_lr
-    if args.finetune_encoder_scale is not None:
-        overrides[ENCODER_LR_SCALE] = args.finetune_encoder_scale
-    cmd = train_command(ROOT / "configs" / "mini.cfg", out, overrides)
+    if arm.lr is not None:
+        overrides[PEAK_LR] = arm.lr
+    if arm.encoder_scale is not None:
+        overrides[ENCODER_LR_SCALE] = arm.encoder_scale
+    cmd = train_command(MINI_CFG, out, overrides)
     return cmd + ["--gpu-id", str(args.gpu_id)]
 
 
@@ -281,10 +342,34 @@ def run_together(procs: Dict[str, subprocess.Popen], logs: Dict[str, Path]) -> D
     return seen
 
 
-def arms(args: argparse.Namespace, encoders: Dict[str, Path]) -> List[Tuple[str, Path, int]]:
+def arms(args: argparse.Namespace, encoders: Dict[str, Path]) -> List[Arm]:
     return [
-        (f"{arm}@seed{seed}", enc, seed) for arm, enc in encoders.items() for seed in args.seeds
+        Arm(f"{arm}@seed{seed}", enc, seed, *arm_settings(args, arm))
+        for arm, enc in encoders.items()
+        for seed in args.seeds
     ]
+
+
+def finished(arm: Arm, target: Path, steps: int) -> bool:
+    """Has `target` a model-last trained with exactly `arm`'s settings? (Then it is reused:
+    the runs are seeded and step-based, so a rerun would give the same model.)"""
+    cfg_path = target / "model-last" / "config.cfg"
+    if not cfg_path.exists():
+        return False
+    cfg = load_config(cfg_path, interpolate=False)
+    wanted_rate = arm.lr if arm.lr is not None else peak_lr(load_config(MINI_CFG))
+    return (
+        Path(cfg["paths"]["transformer"]) == arm.encoder
+        and cfg["system"]["seed"] == arm.seed
+        and cfg["training"]["max_steps"] == steps
+        and peak_lr(cfg) == wanted_rate
+        and cfg["components"]["transformer"].get("learn_rate_scale", 1.0)
+        == (1.0 if arm.encoder_scale is None else arm.encoder_scale)
+    )
+
+
+def peak_lr(cfg: Config) -> float:
+    return cfg["training"]["optimizer"]["learn_rate"]["initial_rate"]
 
 
 def finetune_steps(args: argparse.Namespace, work: Path, encoders: Dict[str, Path]) -> int:
@@ -296,12 +381,12 @@ def finetune_steps(args: argparse.Namespace, work: Path, encoders: Dict[str, Pat
     logs_dir = work / "logs"
     procs, logs = {}, {}
     began = time.perf_counter()
-    for name, enc, seed in arms(args, encoders):
-        out = work / "calibration" / name
+    for arm in arms(args, encoders):
+        out = work / "calibration" / arm.name
         shutil.rmtree(out, ignore_errors=True)
-        logs[name] = logs_dir / f"calibrate-{name}.log"
-        procs[name] = start(train_cmd(args, work, enc, out, seed, 2 * k, k),
-                            log=logs[name], threads=args.threads)  # fmt: skip
+        logs[arm.name] = logs_dir / f"calibrate-{arm.name}.log"
+        procs[arm.name] = start(train_cmd(args, work, arm, out, 2 * k, k),
+                                log=logs[arm.name], threads=args.threads)  # fmt: skip
     seen = run_together(procs, logs)
     elapsed = time.perf_counter() - began
     shutil.rmtree(work / "calibration", ignore_errors=True)
@@ -331,15 +416,19 @@ def finetune(args: argparse.Namespace, work: Path, encoders: Dict[str, Path], ou
     logs_dir = work / "logs"
     procs, logs = {}, {}
     t0 = time.perf_counter()
-    for name, enc, seed in arms(args, encoders):
-        target = work / "training" / name
+    trained: Dict[str, Path] = {}
+    for arm in arms(args, encoders):
+        target = trained[arm.name] = arm.run_dir(work, steps)
+        if finished(arm, target, steps):
+            say(f"reusing {target} (same encoder, seed, steps and learning rates)")
+            continue
         shutil.rmtree(target, ignore_errors=True)
-        logs[name] = logs_dir / f"train-{name}.log"
-        procs[name] = start(train_cmd(args, work, enc, target, seed, steps, eval_frequency),
-                            log=logs[name], threads=args.threads)  # fmt: skip
+        logs[arm.name] = logs_dir / f"train-{target.name}.log"
+        procs[arm.name] = start(train_cmd(args, work, arm, target, steps, eval_frequency),
+                                log=logs[arm.name], threads=args.threads)  # fmt: skip
     cnn: Optional[subprocess.Popen] = None
     cnn_dir = work / "training" / "cnn_ner"
-    if args.cnn:
+    if args.cnn and procs:  # beside the runs trained now (none if all are reused)
         shutil.rmtree(cnn_dir, ignore_errors=True)
         data = work / "data"
         cnn = start([PY, "-m", "spacy", "train", str(ROOT / "benchmarks/configs/cnn-ner.cfg"),
@@ -354,19 +443,18 @@ def finetune(args: argparse.Namespace, work: Path, encoders: Dict[str, Path], ou
         cnn.send_signal(signal.SIGINT)  # same wall-clock as the transformer runs
         cnn.wait()
     results: Dict[str, Dict] = {}
-    evals = [(name, work / "training" / name, work / "data" / "dev") for name, _, _ in
-             arms(args, encoders)]  # fmt: skip
+    evals = [(name, target, work / "data" / "dev") for name, target in trained.items()]
     if cnn is not None:
         evals.append(("cnn_ner", cnn_dir, work / "data" / "dev" / "ner.spacy"))
     eval_procs = {}
-    for name, trained, dev in evals:
+    for name, run_dir, dev in evals:
         for which in ("model-last", "model-best"):
-            if not (trained / which).exists():
+            if not (run_dir / which).exists():
                 continue
             metrics = work / "metrics" / f"{name}-{which}.json"
             metrics.parent.mkdir(exist_ok=True)
             eval_procs[(name, which)] = (
-                start([PY, "-m", "spacy", "evaluate", str(trained / which), str(dev),
+                start([PY, "-m", "spacy", "evaluate", str(run_dir / which), str(dev),
                        "--output", str(metrics), "--gpu-id", str(args.gpu_id)],
                       log=logs_dir / f"evaluate-{name}-{which}.log", threads=args.threads),
                 metrics,
@@ -391,6 +479,9 @@ def finetune(args: argparse.Namespace, work: Path, encoders: Dict[str, Path], ou
         "seeds": args.seeds,
         "peak_lr": args.finetune_lr,
         "encoder_lr_scale": args.finetune_encoder_scale,
+        "random_peak_lr": arm_settings(args, "random")[0],
+        "random_encoder_lr_scale": arm_settings(args, "random")[1],
+        "reused": sorted(name for name in trained if name not in procs),
         "runs": results,
     }
     (out / "finetune-scores.json").write_text(json.dumps(payload, indent=2))
@@ -418,6 +509,12 @@ def main() -> None:
         help="skip pretraining: fine-tune from this `pretrain` output (e.g. a continued run)",
     )
     parser.add_argument("--pretrain-seconds", type=float, default=180)
+    parser.add_argument(
+        "--pretrain-steps",
+        type=int,
+        default=0,
+        help="pretrain exactly this many steps, resumable (0: fit --pretrain-seconds)",
+    )
     parser.add_argument("--pretrain-batch-size", type=int, default=128)
     parser.add_argument("--pretrain-lr", type=float, default=1e-3)
     parser.add_argument("--max-length", type=int, default=128)
@@ -442,6 +539,15 @@ def main() -> None:
         type=float,
         default=None,
         help="the encoder's lr as a multiple of the peak lr (default: the config's 1.0)",
+    )
+    parser.add_argument(
+        "--random-lr", type=float, default=None, help="the random arm's own peak lr"
+    )
+    parser.add_argument(
+        "--random-encoder-scale",
+        type=float,
+        default=None,
+        help="the random arm's own encoder scale (default: --finetune-encoder-scale)",
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--no-cnn", dest="cnn", action="store_false")

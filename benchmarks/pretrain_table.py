@@ -60,6 +60,20 @@ def scale_note(scale: Optional[float]) -> str:
     return "" if scale is None or float(scale) == 1.0 else f", encoder at {scale}x"
 
 
+def random_note(scores: Dict[str, Any]) -> str:
+    """ " (random arm: peak lr 0.003)" where the random arm ran at its own setting."""
+    lr, scale = scores.get("random_peak_lr"), scores.get("random_encoder_lr_scale")
+    if (lr, scale) == (scores.get("peak_lr"), scores.get("encoder_lr_scale")):
+        return ""
+    return f" (random arm: peak lr {lr or 'of the config'}, encoder at {scale or 1.0}x)"
+
+
+def reused_note(scores: Dict[str, Any]) -> str:
+    """ "; reused from an earlier invocation: random@seed0" where runs were not retrained."""
+    reused = scores.get("reused") or []
+    return f"; reused from an earlier invocation: {', '.join(reused)}" if reused else ""
+
+
 def finetune_table(scores: Dict[str, Any]) -> List[str]:
     runs: Dict[str, Dict[str, Any]] = scores["runs"]
 
@@ -73,11 +87,12 @@ def finetune_table(scores: Dict[str, Any]) -> List[str]:
     lines = [
         f"Fine-tuning `configs/mini.cfg` (NER + emotions), {scores['steps']} steps per run, "
         f"peak lr {scores.get('peak_lr') or 'of the config'}"
-        f"{scale_note(scores.get('encoder_lr_scale'))}, "
+        f"{scale_note(scores.get('encoder_lr_scale'))}{random_note(scores)}, "
         f"seeds {scores['seeds']}, all runs at once on "
         f"{'GPU ' + str(scores['gpu_id']) if scores['gpu_id'] >= 0 else 'the CPU'} "
         f"({scores['seconds_training']} s of training, {scores['seconds_calibration']} s of "
-        f"calibration). Dev splits: CoNLL-2002 esp.testa, EmoEvent dev. Mean ± std over seeds.",
+        f"calibration{reused_note(scores)}). Dev splits: CoNLL-2002 esp.testa, EmoEvent dev. "
+        "Mean ± std over seeds.",
         "",
         "| encoder | model | entity F1 | emotion macro-F1 |",
         "|---|---|---:|---:|",

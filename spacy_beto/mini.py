@@ -24,13 +24,12 @@ def train_vocab(
 ) -> List[str]:
     """Train a WordPiece vocabulary (cased, accents kept) with BETO's special-token layout.
 
-    `source` ends the error if there is no text ("No text to train the vocabulary on: ...").
+    Deterministic: the same texts always give the same vocabulary (`spacy_beto.wordpiece`;
+    `tokenizers`' own trainer does not). `source` ends the error if there is no text ("No text
+    to train the vocabulary on: ...").
     """
-    from tokenizers import BertWordPieceTokenizer
+    from .wordpiece import count_words, train_wordpiece
 
-    tokenizer = BertWordPieceTokenizer(
-        clean_text=True, handle_chinese_chars=True, strip_accents=False, lowercase=lowercase
-    )
     n_texts = 0
 
     def counted() -> Iterable[str]:
@@ -39,18 +38,16 @@ def train_vocab(
             n_texts += 1
             yield text
 
-    tokenizer.train_from_iterator(
-        counted(),
-        vocab_size=vocab_size,
-        min_frequency=min_frequency,
-        special_tokens=list(BETO_SPECIAL_TOKENS),
-        limit_alphabet=500,
-        show_progress=False,
-    )
+    words = count_words(counted(), lowercase=lowercase)
     if n_texts == 0:
         raise BetoConfigError(f"No text to train the vocabulary on: {source}.")
-    vocab = tokenizer.get_vocab()
-    return [tok for tok, _ in sorted(vocab.items(), key=lambda item: item[1])]
+    return train_wordpiece(
+        words,
+        vocab_size=vocab_size,
+        min_frequency=min_frequency,
+        limit_alphabet=500,
+        special_tokens=list(BETO_SPECIAL_TOKENS),
+    )
 
 
 def read_vocab(path: Union[str, Path]) -> List[str]:

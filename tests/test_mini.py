@@ -90,3 +90,50 @@ def test_cli_reports_error_without_traceback(tmp_path):
     output = " ".join((result.stdout + result.stderr).split())
     assert "nope.txt: no such file or directory" in output
     assert "Traceback" not in output
+
+
+def test_wordpiece_merges_as_tokenizers_does():
+    """BPE with the "##" prefix, as tokenizers' WordPieceTrainer: alphabet, "##" pieces, then
+    the most frequent pair while it occurs min_frequency times (here "ab", 4x; "ab"+"##c" 1x)."""
+    from tokenizers import BertWordPieceTokenizer
+
+    from spacy_beto.mini import train_vocab
+
+    texts = ["ab ab", "ab abc"]
+    ours = train_vocab(texts, vocab_size=100, min_frequency=2)
+    assert ours == list(BETO_SPECIAL_TOKENS) + ["a", "b", "c", "##b", "##c", "ab"]
+    hf = BertWordPieceTokenizer(strip_accents=False, lowercase=False)
+    hf.train_from_iterator(
+        texts, vocab_size=100, min_frequency=2, special_tokens=list(BETO_SPECIAL_TOKENS),
+        limit_alphabet=500, show_progress=False,
+    )  # fmt: skip
+    assert ours == [tok for tok, _ in sorted(hf.get_vocab().items(), key=lambda kv: kv[1])]
+    assert train_vocab(texts, vocab_size=11, min_frequency=2) == ours[:11]  # stops at the size
+
+
+def test_vocabulary_is_the_same_whatever_the_hash_seed(tmp_path):
+    """tokenizers' own trainer gives a different vocabulary on every run (hash-map order
+    breaks ties); ours must not depend on hashing: two processes, two PYTHONHASHSEEDs."""
+    import os
+    import random
+
+    rng = random.Random(0)
+    syllables = ["ma", "pe", "lo", "sa", "ri", "tu", "ca", "ne", "do", "bi", "ño", "és"]
+    words = ["".join(rng.choices(syllables, k=rng.randint(1, 4))) for _ in range(400)]
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(
+        "\n".join(" ".join(rng.choices(words, k=12)) for _ in range(300)), encoding="utf8"
+    )
+    code = (
+        "import sys; from spacy_beto.mini import train_vocab; "
+        "lines = open(sys.argv[1], encoding='utf8').read().splitlines(); "
+        "print('\\n'.join(train_vocab(lines, vocab_size=300, min_frequency=2)))"
+    )
+    vocabs = [
+        subprocess.run(
+            [sys.executable, "-c", code, str(corpus)], capture_output=True, text=True,
+            check=True, env={**os.environ, "PYTHONHASHSEED": seed},
+        ).stdout.split()
+        for seed in ("1", "2")
+    ]  # fmt: skip
+    assert len(vocabs[0]) == 300 and vocabs[0] == vocabs[1]
