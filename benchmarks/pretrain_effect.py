@@ -155,6 +155,13 @@ def pretrain_budgeted(
 
     target = work / "mini-pretrained"
     if (target / "config.json").exists():
+        metrics_file = target / "pretrain-metrics.json"
+        done = json.loads(metrics_file.read_text()) if metrics_file.exists() else {}
+        if args.pretrain_steps and done.get("planned_steps") != args.pretrain_steps:
+            sys.exit(f"{target} holds a finished pretraining of {done.get('planned_steps')} "
+                     f"planned steps, not --pretrain-steps {args.pretrain_steps}: remove it or "
+                     "give another --work-dir.")  # fmt: skip
+        say(f"reusing {target} (remove it to pretrain again)")
         return target
     torch.set_num_threads(max(args.threads, 1))
     logging.basicConfig(format="%(message)s", level=logging.INFO)
