@@ -151,7 +151,6 @@ def pretrain_budgeted(
     import torch
 
     from spacy_beto.pretrain import PretrainConfig, pretrain
-    from spacy_beto.pretrain.trainer import _dev_batches, _dev_point, load_model
 
     target = work / "mini-pretrained"
     if (target / "config.json").exists():
@@ -178,8 +177,45 @@ def pretrain_budgeted(
         log_every=args.log_every,
     )
     began = time.perf_counter()
-    if args.pretrain_steps:
-        return pretrain_steps(args, files, dev, mini, target, common, began)
+    if args.pretrain_steps:  # exactly N steps: the result does not depend on the load
+        steps, extra = args.pretrain_steps, {}
+        checkpoint_every, max_minutes = max(steps // args.curve_points, 1), None
+        say(f"pretraining {steps} steps (resuming from {target}/checkpoints if there are any)")
+    else:
+        steps, left, extra = calibrated_steps(args, files, dev, mini, work, common, began)
+        checkpoint_every, max_minutes = max(steps // 2, 1), max(left, 1.0) / 60
+    cfg = PretrainConfig(
+        max_steps=steps,
+        checkpoint_every=checkpoint_every,
+        keep_checkpoints=1,
+        eval_every=max(steps // args.curve_points, 1),
+        dev_max_lines=args.dev_max_lines,
+        max_minutes=max_minutes,
+        **common,  # type: ignore[arg-type]
+    )
+    result = pretrain(files, output=target, init=str(mini), dev=dev, config=cfg,
+                      resume=bool(args.pretrain_steps))  # fmt: skip
+    metrics = json.loads((target / "pretrain-metrics.json").read_text())
+    metrics.update(
+        planned_steps=steps, **extra, seconds_in_all=round(time.perf_counter() - began, 1)
+    )
+    (target / "pretrain-metrics.json").write_text(json.dumps(metrics, indent=2))
+    say(f"pretrained {result.steps} steps: {result.curve[-1] if result.curve else ''}")
+    return target
+
+
+def calibrated_steps(
+    args: argparse.Namespace, files: List[Path], dev: Path, mini: Path, work: Path,
+    common: Dict[str, object], began: float,
+) -> Tuple[int, float, Dict[str, float]]:  # fmt: skip
+    """(steps that fit args.pretrain_seconds, seconds left, calibration metrics): from a short
+    calibration run's ms/step and one timed held-out evaluation."""
+    import torch
+
+    from spacy_beto.pretrain import PretrainConfig, pretrain
+    from spacy_beto.pretrain.trainer import _dev_batches, _dev_point, load_model
+
+    device = str(common["device"])
     times: List[float] = []
     calib = work / "pretrain-calibration"
     shutil.rmtree(calib, ignore_errors=True)
@@ -214,52 +250,9 @@ def pretrain_budgeted(
     steps = max(int(0.9 * train_s / per_step), 10)
     say(f"pretraining: {per_step * 1000:.0f} ms/step, {eval_s:.1f} s per dev evaluation "
         f"measured; {steps} steps in {left:.0f} s")  # fmt: skip
-    cfg = PretrainConfig(
-        max_steps=steps,
-        checkpoint_every=max(steps // 2, 1),
-        keep_checkpoints=1,
-        eval_every=max(steps // args.curve_points, 1),
-        dev_max_lines=args.dev_max_lines,
-        max_minutes=max(left, 1.0) / 60,
-        **common,  # type: ignore[arg-type]
-    )
-    result = pretrain(files, output=target, init=str(mini), dev=dev, config=cfg)
-    metrics = json.loads((target / "pretrain-metrics.json").read_text())
-    metrics.update(
-        planned_steps=steps,
-        calibration_ms_per_step=round(per_step * 1000, 2),
-        budget_seconds=args.pretrain_seconds,
-        seconds_in_all=round(time.perf_counter() - began, 1),
-    )
-    (target / "pretrain-metrics.json").write_text(json.dumps(metrics, indent=2))
-    say(f"pretrained {result.steps} steps: {result.curve[-1] if result.curve else ''}")
-    return target
-
-
-def pretrain_steps(
-    args: argparse.Namespace, files: List[Path], dev: Path, mini: Path, target: Path,
-    common: Dict[str, object], began: float,
-) -> Path:  # fmt: skip
-    """Pretrain exactly args.pretrain_steps steps (no wall-clock budget: the result does not
-    depend on the machine's load); an interrupted run resumes from its last checkpoint."""
-    from spacy_beto.pretrain import PretrainConfig, pretrain
-
-    steps = args.pretrain_steps
-    cfg = PretrainConfig(
-        max_steps=steps,
-        checkpoint_every=max(steps // args.curve_points, 1),
-        keep_checkpoints=1,
-        eval_every=max(steps // args.curve_points, 1),
-        dev_max_lines=args.dev_max_lines,
-        **common,  # type: ignore[arg-type]
-    )
-    say(f"pretraining {steps} steps (resuming from {target}/checkpoints if there are any)")
-    result = pretrain(files, output=target, init=str(mini), dev=dev, config=cfg, resume=True)
-    metrics = json.loads((target / "pretrain-metrics.json").read_text())
-    metrics.update(planned_steps=steps, seconds_in_all=round(time.perf_counter() - began, 1))
-    (target / "pretrain-metrics.json").write_text(json.dumps(metrics, indent=2))
-    say(f"pretrained {result.steps} steps: {result.curve[-1] if result.curve else ''}")
-    return target
+    extra = {"calibration_ms_per_step": round(per_step * 1000, 2),
+             "budget_seconds": args.pretrain_seconds}  # fmt: skip
+    return steps, left, extra
 
 
 def export_pretrained(target: Path, out: Path) -> None:

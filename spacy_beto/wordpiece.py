@@ -73,7 +73,7 @@ def train_wordpiece(
     for char in continuing:
         add(PREFIX + char)
     for word, count in words:
-        pieces = [add(char if i == 0 else PREFIX + char) for i, char in enumerate(word)
+        pieces = [ids[char if i == 0 else PREFIX + char] for i, char in enumerate(word)
                   if char in alphabet]  # fmt: skip
         symbols.append(pieces)
         counts.append(count)
@@ -97,27 +97,28 @@ def train_wordpiece(
             break
         left, right = vocab[pair[0]], vocab[pair[1]]
         new = add(left + right[len(PREFIX) :] if right.startswith(PREFIX) else left + right)
-        changed: Set[Tuple[int, int]] = set()
+        # the net change of each pair's count over the words that held `pair`; only pairs
+        # whose count rose get a new heap entry (one that fell is re-queued when popped)
+        delta: Counter = Counter()
         for index in sorted(where.pop(pair, ())):
-            old = symbols[index]
-            merged = _merge(old, pair, new)
-            weight = counts[index]
-            for p in zip(old, old[1:]):
-                pair_counts[p] -= weight
-                changed.add(p)
-            for p in zip(merged, merged[1:]):
-                pair_counts[p] += weight
-                changed.add(p)
-            for p in set(zip(old, old[1:])) - set(zip(merged, merged[1:])):
-                where[p].discard(index)
-            for p in zip(merged, merged[1:]):
+            old_pairs = list(zip(symbols[index], symbols[index][1:]))
+            symbols[index] = _merge(symbols[index], pair, new)
+            new_pairs = list(zip(symbols[index], symbols[index][1:]))
+            for p in old_pairs:
+                delta[p] -= counts[index]
+            for p in new_pairs:
+                delta[p] += counts[index]
                 where[p].add(index)
-            symbols[index] = merged
+            for p in set(old_pairs) - set(new_pairs):
+                where[p].discard(index)
         pair_counts.pop(pair, None)
-        for p in sorted(changed):
-            if pair_counts.get(p, 0) > 0 and p != pair:
+        for p, change in sorted(delta.items()):
+            if change == 0 or p == pair:
+                continue
+            pair_counts[p] += change
+            if change > 0:
                 heapq.heappush(heap, (-pair_counts[p], p))
-            elif p in pair_counts and pair_counts[p] <= 0:
+            elif pair_counts[p] <= 0:
                 del pair_counts[p]
     return vocab
 
