@@ -1,6 +1,8 @@
 """Pretraining: whole-word masking, NSP pairs, streaming data, checkpoints/resume, bad input."""
 
 import json
+import logging
+import time
 from pathlib import Path
 from typing import List, Optional
 
@@ -251,6 +253,30 @@ def test_resume_after_interruption_equals_uninterrupted(tmp_path, corpus_lines, 
     assert metrics["steps"] == 8 and metrics["curve"][-1]["dev_perplexity"] > 1
 
 
+def test_time_limit_stops_saves_and_says_how_to_finish(
+    tmp_path, corpus_lines, tiny_model_dir, caplog
+):
+    texts = [write(tmp_path / "t.txt", corpus_lines[:100])]
+    cfg = PretrainConfig(max_steps=8, batch_size=8, chunk_lines=40, checkpoint_every=3)
+    cfg.max_minutes = 0.3 / 60  # 0.3 s; every step below takes at least 0.5 s
+    with caplog.at_level(logging.WARNING, logger="spacy_beto"):
+        cut = pretrain(
+            texts, output=tmp_path / "o", init=str(tiny_model_dir), config=cfg,
+            on_step=lambda step: time.sleep(0.5),
+        )  # fmt: skip
+    assert cut.steps == 1
+    assert "Time limit" in caplog.text and "step 1 of 8" in caplog.text
+    assert "--resume" in caplog.text
+    metrics = json.loads((tmp_path / "o" / "pretrain-metrics.json").read_text())
+    assert metrics["stopped_by_time_limit"] is True and metrics["steps"] == 1
+    assert latest_checkpoint(tmp_path / "o" / "checkpoints").name == "step-00000001"
+    cfg.max_minutes = None
+    done = pretrain(texts, output=tmp_path / "o", init=str(tiny_model_dir), config=cfg, resume=True)
+    assert done.steps == 8
+    metrics = json.loads((tmp_path / "o" / "pretrain-metrics.json").read_text())
+    assert metrics["stopped_by_time_limit"] is False
+
+
 def test_resume_refuses_changed_settings(tmp_path, corpus_lines, tiny_model_dir):
     texts = [write(tmp_path / "t.txt", corpus_lines[:40])]
     cfg = PretrainConfig(max_steps=2, batch_size=8, checkpoint_every=1)
@@ -365,6 +391,13 @@ def test_cli(tmp_path, corpus_lines, tiny_model_dir):
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert (out / "config.json").exists() and (out / "pretrain-metrics.json").exists()
+    assert "Wrote" in result.output and "--resume" not in result.output
+    # A time limit that cuts the schedule short: the summary says so and how to finish it.
+    args = ["pretrain", str(text), "--output", str(tmp_path / "cut"), "--init", str(tiny_model_dir)]
+    args += ["--max-steps", "50", "--batch-size", "8", "--max-minutes", "0.00001"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "before step 50" in result.output and "--resume" in result.output
     binary = tmp_path / "b.txt"
     binary.write_bytes(b"\x00\x01\x02")
     result = CliRunner().invoke(app, ["pretrain", str(binary), "-o", str(tmp_path / "x")])

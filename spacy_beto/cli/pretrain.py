@@ -100,14 +100,17 @@ def pretrain_cli(
         finally:
             if main_thread:
                 signal.signal(signal.SIGTERM, previous)
+    summary = f"Wrote {output} after {result.steps} steps"
     if result.curve:
         last = result.curve[-1]
-        msg.good(
-            f"Wrote {output} after {result.steps} steps; dev MLM loss {last['dev_loss']}, "
-            f"perplexity {last['dev_perplexity']}"
+        summary += f"; dev MLM loss {last['dev_loss']}, perplexity {last['dev_perplexity']}"
+    if result.steps < cfg.max_steps:
+        msg.warn(
+            f"{summary}. --max-minutes stopped it before step {cfg.max_steps}, where its "
+            "learning-rate schedule ends: the same command with --resume continues it."
         )
     else:
-        msg.good(f"Wrote {output} after {result.steps} steps")
+        msg.good(summary)
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -248,6 +248,7 @@ def pretrain(
     metrics = {
         "steps": run.step,
         "words_seen": run.words_seen,
+        "stopped_by_time_limit": run.step < cfg.max_steps,
         "seconds_this_run": round(elapsed, 1),
         "words_per_second_this_run": round(run_words / max(elapsed, 1e-9), 1),
         "curve": run.curve,
@@ -389,9 +390,15 @@ def _train_loop(
     try:
         while run.step < cfg.max_steps:
             if cfg.max_minutes is not None and time.time() - start_time > 60 * cfg.max_minutes:
-                logger.info(
-                    "Time limit of %s minutes reached at step %d", cfg.max_minutes, run.step
-                )
+                logger.warning(
+                    "Time limit of %s minutes reached at step %d of %d: the learning-rate "
+                    "schedule (planned for %d steps) stopped at lr %.2e, and the model is saved "
+                    "as it is. To finish the schedule, run the same command again with --resume "
+                    "(it continues from the checkpoint written now), or give more --max-minutes "
+                    "or fewer --max-steps.",
+                    cfg.max_minutes, run.step, cfg.max_steps, cfg.max_steps,
+                    scheduler.get_last_lr()[0],
+                )  # fmt: skip
                 break
             batch, next_position = next(stream)
             model.train()
