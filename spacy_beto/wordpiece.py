@@ -100,7 +100,7 @@ def train_wordpiece(
         # the net change of each pair's count over the words that held `pair`; only pairs
         # whose count rose get a new heap entry (one that fell is re-queued when popped)
         delta: Counter = Counter()
-        for index in sorted(where.pop(pair, ())):
+        for index in where.pop(pair, ()):  # any order: the heap orders (count, pair)
             old_pairs = list(zip(symbols[index], symbols[index][1:]))
             symbols[index] = _merge(symbols[index], pair, new)
             new_pairs = list(zip(symbols[index], symbols[index][1:]))
@@ -112,7 +112,7 @@ def train_wordpiece(
             for p in set(old_pairs) - set(new_pairs):
                 where[p].discard(index)
         pair_counts.pop(pair, None)
-        for p, change in sorted(delta.items()):
+        for p, change in delta.items():
             if change == 0 or p == pair:
                 continue
             pair_counts[p] += change
