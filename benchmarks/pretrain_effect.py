@@ -196,9 +196,13 @@ def pretrain_budgeted(
     result = pretrain(files, output=target, init=str(mini), dev=dev, config=cfg,
                       resume=bool(args.pretrain_steps))  # fmt: skip
     metrics = json.loads((target / "pretrain-metrics.json").read_text())
+    # this invocation, plus the training that earlier invocations did up to the checkpoint
+    # it resumed from (steps redone after an interruption are counted once)
+    earlier = metrics.get("seconds_all_runs", 0.0) - metrics.get("seconds_this_run", 0.0)
     metrics.update(
-        planned_steps=steps, **extra, seconds_in_all=round(time.perf_counter() - began, 1)
-    )
+        planned_steps=steps, **extra,
+        seconds_in_all=round(time.perf_counter() - began + earlier, 1),
+    )  # fmt: skip
     (target / "pretrain-metrics.json").write_text(json.dumps(metrics, indent=2))
     say(f"pretrained {result.steps} steps: {result.curve[-1] if result.curve else ''}")
     return target

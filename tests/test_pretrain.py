@@ -233,6 +233,7 @@ def test_resume_after_interruption_equals_uninterrupted(tmp_path, corpus_lines, 
     full = tiny_run(tmp_path, texts, tiny_model_dir, "full")
 
     def interrupt(step: int) -> None:
+        time.sleep(0.1)  # so that the 5 steps before the interruption take >= 0.5 s
         if step == 5:
             raise KeyboardInterrupt
 
@@ -251,6 +252,8 @@ def test_resume_after_interruption_equals_uninterrupted(tmp_path, corpus_lines, 
         assert a["dev_loss"] == pytest.approx(b["dev_loss"], abs=1e-4)
     metrics = json.loads((resumed.output / "pretrain-metrics.json").read_text())
     assert metrics["steps"] == 8 and metrics["curve"][-1]["dev_perplexity"] > 1
+    # the time of the interrupted run's first 5 steps counts, through its checkpoint
+    assert metrics["seconds_all_runs"] >= metrics["seconds_this_run"] + 0.5
 
 
 def test_time_limit_stops_saves_and_says_how_to_finish(

@@ -151,6 +151,7 @@ class _RunState:
     position: Position = field(default_factory=Position)
     curve: List[Dict[str, float]] = field(default_factory=list)
     words_seen: int = 0
+    seconds: float = 0.0  # spent on the steps up to the checkpoint, over all runs
 
 
 def pretrain(
@@ -205,6 +206,8 @@ def pretrain(
     elif dev_batches is not None:
         run.curve.append(_dev_point(model, dev_batches, cfg, step=0, train_loss=None))
 
+    start_time = time.time()
+
     def save_checkpoint() -> None:
         _write_checkpoint(
             ckpt_root,
@@ -218,6 +221,7 @@ def pretrain(
                 "position": run.position.to_dict(),
                 "curve": run.curve,
                 "words_seen": run.words_seen,
+                "seconds": round(run.seconds + time.time() - start_time, 1),
                 "config": asdict(cfg),
                 "files": files,
             },
@@ -225,7 +229,6 @@ def pretrain(
             keep=cfg.keep_checkpoints,
         )
 
-    start_time = time.time()
     run_words = _train_loop(
         model,
         data.batches(start=run.position),
@@ -250,6 +253,8 @@ def pretrain(
         "words_seen": run.words_seen,
         "stopped_by_time_limit": run.step < cfg.max_steps,
         "seconds_this_run": round(elapsed, 1),
+        # work lost after the last checkpoint of an interrupted run is not counted
+        "seconds_all_runs": round(run.seconds + elapsed, 1),
         "words_per_second_this_run": round(run_words / max(elapsed, 1e-9), 1),
         "curve": run.curve,
         "unigram_baseline": baseline,
@@ -359,6 +364,7 @@ def _restore(
         position=Position.from_dict(saved["position"]),
         curve=saved["curve"],
         words_seen=saved["words_seen"],
+        seconds=saved.get("seconds", 0.0),  # checkpoints before 2026-11-29 lack it
     )
 
 
